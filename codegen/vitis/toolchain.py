@@ -1,0 +1,150 @@
+"""Host C++ toolchain for C simulation: locate g++ and the ap_types headers, compile with a cache.
+
+`compile_cpp` keys its cache on the sources, the flags and the compiler version, and records the
+project headers each build included (g++ -MM) so an edited header also invalidates the entry.
+Cache directory: $SPX_CACHE, else ~/.cache/spx. Imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+CXX_FLAGS = ("-O2", "-std=c++17", "-Wall", "-Wextra")
+_SHOWN_ERRORS = 3
+
+
+class ToolchainError(RuntimeError):
+    """The host toolchain (g++ or the ap_types headers) is missing."""
+
+
+class CompileError(ToolchainError):
+    """g++ rejected the code; the message names the file and line of the first errors."""
+
+    def __init__(self, message: str, stderr: str = ""):
+        super().__init__(message)
+        self.stderr = stderr
+
+
+def find_gxx() -> str:
+    """Path of the C++ compiler: $CXX if set, else g++."""
+    name = os.environ.get("CXX", "g++")
+    path = shutil.which(name)
+    if path is None:
+        raise ToolchainError(f"C++ compiler {name!r} not found on PATH: install g++ "
+                             "(e.g. `apt-get install g++`) or set CXX")
+    return path
+
+
+def ap_types_include() -> Path:
+    """Directory holding ap_fixed.h: $XILINX_HLS/include, else the copy shipped with hls4ml."""
+    xilinx = os.environ.get("XILINX_HLS")
+    if xilinx and (Path(xilinx) / "include" / "ap_fixed.h").is_file():
+        return Path(xilinx) / "include"
+    spec = importlib.util.find_spec("hls4ml")  # locate the package without importing it
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(root) / "templates" / "vivado" / "ap_types"
+        if (candidate / "ap_fixed.h").is_file():
+            return candidate
+    raise ToolchainError("ap_fixed.h not found: `pip install hls4ml` or set XILINX_HLS "
+                         "to a Vitis HLS installation")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("SPX_CACHE") or Path.home() / ".cache" / "spx")
+
+
+@functools.lru_cache(maxsize=None)
+def _compiler_version(gxx: str) -> str:
+    return subprocess.run([gxx, "--version"], capture_output=True, text=True, check=True).stdout
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_digests(paths) -> dict[str, str]:
+    return {str(p): _digest(Path(p).read_bytes()) for p in paths}
+
+
+def _project_headers(gxx: str, flags: list[str], sources: list[Path]) -> list[str]:
+    """Non-system headers the sources include (system and -isystem headers are excluded by -MM)."""
+    headers = set()
+    for source in sources:
+        result = subprocess.run([gxx, *flags, "-MM", str(source)], capture_output=True, text=True)
+        deps = result.stdout.replace("\\\n", " ").partition(":")[2].split()
+        headers.update(str(Path(d).resolve()) for d in deps if Path(d).resolve() != source)
+    return sorted(headers)
+
+
+def compile_cpp(sources, output, *, shared: bool = False, extra_flags=()) -> Path:
+    """Compile C++ sources into an executable (or a shared library) at `output`, using the cache."""
+    gxx = find_gxx()
+    sources = [Path(s).resolve() for s in sources]
+    output = Path(output)
+    flags = [*CXX_FLAGS, "-isystem", str(ap_types_include())]
+    flags += ["-fPIC", "-shared"] if shared else []
+    flags += [str(f) for f in extra_flags]
+
+    key = hashlib.sha256(json.dumps([_compiler_version(gxx), flags]).encode())
+    for source in sources:
+        key.update(str(source).encode() + b"\0" + source.read_bytes() + b"\0")
+    entry = cache_dir() / key.hexdigest()[:32]
+    artifact, manifest = entry / "artifact", entry / "headers.json"
+
+    cached = artifact.is_file() and manifest.is_file()
+    if cached:
+        recorded = json.loads(manifest.read_text())
+        try:
+            cached = _file_digests(recorded) == recorded
+        except OSError:
+            cached = False
+    if not cached:
+        entry.mkdir(parents=True, exist_ok=True)
+        built = entry / f"build-{os.getpid()}.tmp"
+        result = subprocess.run([gxx, *flags, *map(str, sources), "-o", str(built)],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            built.unlink(missing_ok=True)
+            raise CompileError(_describe_errors(result.stderr, sources), result.stderr)
+        os.replace(built, artifact)
+        headers = _file_digests(_project_headers(gxx, flags, sources))
+        manifest.write_text(json.dumps(headers, indent=1))
+
+    # Copy then rename, so a process still running or dlopen-ing the old output is not disturbed.
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=output.parent, prefix=output.name, delete=False) as tmp:
+        pass
+    shutil.copy2(artifact, tmp.name)
+    os.replace(tmp.name, output)
+    return output
+
+
+_ERROR_LINE = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?:(?P<col>\d+):)? (?:fatal )?error: (?P<msg>.*)$",
+                         re.MULTILINE)
+
+
+def _describe_errors(stderr: str, sources: list[Path]) -> str:
+    """One message: the first g++ errors as file:line: message, each with its source line."""
+    errors = list(_ERROR_LINE.finditer(stderr))
+    if not errors:
+        tail = stderr.strip().splitlines()[-5:]
+        return "g++ failed compiling {}:\n  {}".format(", ".join(map(str, sources)), "\n  ".join(tail))
+    lines = [f"g++ found {len(errors)} error(s); first:"]
+    for error in errors[:_SHOWN_ERRORS]:
+        where = f"{error['file']}:{error['line']}" + (f":{error['col']}" if error["col"] else "")
+        lines.append(f"  {where}: error: {error['msg']}")
+        try:
+            code = Path(error["file"]).read_text().splitlines()[int(error["line"]) - 1]
+            lines.append(f"      {code.strip()}")
+        except (OSError, IndexError, UnicodeDecodeError):
+            pass
+    return "\n".join(lines)

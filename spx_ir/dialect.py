@@ -1,0 +1,535 @@
+"""The `spx` dialect: fixed-point types and the sparse-CNN ops of DESIGN.md §3.
+
+A sparse tensor is two SSA values: `feat : tensor<N x C x !spx.fixed<..>>` and
+`hash : tensor<N x 2 x uiB>` (1-based pixel coordinates, (0, 0) = empty slot).
+Every op result carries its fixed-point type; accumulator types are optional
+properties (absent = exact accumulation). Schedule properties (parallel factors,
+reuse factor) are optional too: absent means fully parallel, reuse factor 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from xdsl.dialects.builtin import (
+    DenseIntOrFPElementsAttr,
+    FloatAttr,
+    IntAttr,
+    IntegerAttr,
+    IntegerType,
+    Signedness,
+    StringAttr,
+    TensorType,
+    f64,
+    i64,
+)
+from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, SSAValue, TypeAttribute
+from xdsl.irdl import (
+    IRDLOperation,
+    ParsePropInAttrDict,
+    irdl_attr_definition,
+    irdl_op_definition,
+    operand_def,
+    opt_prop_def,
+    prop_def,
+    result_def,
+    traits_def,
+)
+from xdsl.parser import AttrParser
+from xdsl.printer import Printer
+from xdsl.traits import Pure
+from xdsl.utils.exceptions import VerifyException
+
+from spx_ir.fixed import OVERFLOW_MODES, QUANT_MODES, FixedPointError, FixedType
+
+# --------------------------------------------------------------------------- types
+
+
+@irdl_attr_definition
+class FixedPointType(ParametrizedAttribute, TypeAttribute):
+    """`!spx.fixed<W, I[, unsigned][, Q[, O]]>`: ap_fixed<W, I, Q, O> (defaults: signed, TRN, WRAP)."""
+
+    name = "spx.fixed"
+    width: IntAttr
+    int_bits: IntAttr
+    signed: IntAttr
+    quant: StringAttr
+    overflow: StringAttr
+
+    def __init__(self, t: FixedType):
+        super().__init__(
+            IntAttr(t.width),
+            IntAttr(t.int_bits),
+            IntAttr(int(t.signed)),
+            StringAttr(t.quant),
+            StringAttr(t.overflow),
+        )
+
+    @property
+    def spec(self) -> FixedType:
+        """The numeric type this attribute stands for."""
+        return FixedType(
+            self.width.data,
+            self.int_bits.data,
+            bool(self.signed.data),
+            self.quant.data,
+            self.overflow.data,
+        )
+
+    def verify(self) -> None:
+        try:
+            self.spec
+        except FixedPointError as err:
+            raise VerifyException(f"!spx.fixed: {err}") from None
+
+    def print_parameters(self, printer: Printer) -> None:
+        t = self.spec
+        parts = [str(t.width), str(t.int_bits)]
+        if not t.signed:
+            parts.append("unsigned")
+        if t.quant != "TRN" or t.overflow != "WRAP":
+            parts.append(t.quant)
+        if t.overflow != "WRAP":
+            parts.append(t.overflow)
+        printer.print_string("<" + ", ".join(parts) + ">")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        with parser.in_angle_brackets():
+            width = parser.parse_integer(allow_negative=False, context_msg=" (fixed width)")
+            parser.parse_punctuation(",")
+            int_bits = parser.parse_integer(context_msg=" (fixed integer bits)")
+            words: list[str] = []
+            while parser.parse_optional_punctuation(",") is not None:
+                words.append(parser.parse_identifier(" (signedness, quantization or overflow mode)"))
+        signed = True
+        if words and words[0] in ("signed", "unsigned"):
+            signed = words.pop(0) == "signed"
+        quant = words.pop(0) if words else "TRN"
+        overflow = words.pop(0) if words else "WRAP"
+        if words:
+            parser.raise_error(f"!spx.fixed: unexpected extra parameters {words}")
+        if quant not in QUANT_MODES:
+            parser.raise_error(f"!spx.fixed: unknown quantization mode '{quant}', expected one of {', '.join(QUANT_MODES)}")
+        if overflow not in OVERFLOW_MODES:
+            parser.raise_error(f"!spx.fixed: unknown overflow mode '{overflow}', expected one of {', '.join(OVERFLOW_MODES)}")
+        try:
+            FixedType(width, int_bits, signed, quant, overflow)
+        except FixedPointError as err:
+            parser.raise_error(f"!spx.fixed: {err}")
+        return (IntAttr(width), IntAttr(int_bits), IntAttr(int(signed)), StringAttr(quant), StringAttr(overflow))
+
+
+def fixed(width: int, int_bits: int, signed: bool = True, quant: str = "TRN", overflow: str = "WRAP") -> FixedPointType:
+    """Shorthand for a `!spx.fixed` type."""
+    return FixedPointType(FixedType(width, int_bits, signed, quant, overflow))
+
+
+def hash_width(height: int, width: int) -> int:
+    """Bits needed for 1-based coordinates up to max(H, W) (DESIGN.md §2)."""
+    return max(1, math.ceil(math.log2(max(height, width) + 1)))
+
+
+def hash_type(n: int, bits: int) -> TensorType:
+    return TensorType(IntegerType(bits, Signedness.UNSIGNED), [n, 2])
+
+
+def tensor(shape: Sequence[int], t: FixedType | FixedPointType) -> TensorType:
+    elem = t if isinstance(t, FixedPointType) else FixedPointType(t)
+    return TensorType(elem, list(shape))
+
+
+# ----------------------------------------------------------------- verifier helpers
+
+SPARSE_ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh")
+ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh", "softmax")
+POOL_MODES = ("avg", "max")
+
+
+def _shape(op: IRDLOperation, value: SSAValue, what: str) -> tuple[int, ...]:
+    t = value.type
+    if not isinstance(t, TensorType):
+        raise VerifyException(f"{op.name}: {what} must be a tensor, got {t}")
+    return tuple(t.get_shape())
+
+
+def _fixed_tensor(op: IRDLOperation, value: SSAValue, what: str, rank: int | None = None) -> tuple[int, ...]:
+    shape = _shape(op, value, what)
+    if not isinstance(value.type.element_type, FixedPointType):  # type: ignore[attr-defined]
+        raise VerifyException(f"{op.name}: {what} must have !spx.fixed elements, got {value.type}")
+    if rank is not None and len(shape) != rank:
+        raise VerifyException(f"{op.name}: {what} must have rank {rank}, got shape {list(shape)}")
+    if any(d <= 0 for d in shape):
+        raise VerifyException(f"{op.name}: {what} has a non-positive dimension in {list(shape)}")
+    return shape
+
+
+def _hash_tensor(op: IRDLOperation, value: SSAValue, what: str, n: int) -> int:
+    """Checks a hash operand/result `tensor<N x 2 x uiB>`; returns B."""
+    shape = _shape(op, value, what)
+    elem = value.type.element_type  # type: ignore[attr-defined]
+    if not (isinstance(elem, IntegerType) and elem.signedness.data == Signedness.UNSIGNED):
+        raise VerifyException(f"{op.name}: {what} must have unsigned integer elements, got {value.type}")
+    if shape != (n, 2):
+        raise VerifyException(f"{op.name}: {what} shape {list(shape)} does not match features: expected [{n}, 2]")
+    return elem.width.data
+
+
+def _expect_shape(op: IRDLOperation, what: str, got: Sequence[int], expected: Sequence[int]) -> None:
+    if tuple(got) != tuple(expected):
+        raise VerifyException(f"{op.name}: {what} shape {list(got)} does not match expected {list(expected)}")
+
+
+def _positive(op: IRDLOperation, what: str, value: int) -> None:
+    if value < 1:
+        raise VerifyException(f"{op.name}: {what} must be positive, got {value}")
+
+
+def _divides(op: IRDLOperation, what: str, factor: IntegerAttr | None, trip: int) -> None:
+    if factor is None:
+        return
+    f = factor.value.data
+    if f < 1 or trip % f:
+        raise VerifyException(f"{op.name}: {what}={f} must be a positive divisor of the loop trip count {trip}")
+
+
+def _accum(op: IRDLOperation) -> None:
+    acc = op.accum_type  # type: ignore[attr-defined]
+    if acc is not None and not isinstance(acc, FixedPointType):
+        raise VerifyException(f"{op.name}: accum_type must be !spx.fixed, got {acc}")
+
+
+def image_size_of(hash_value: SSAValue) -> tuple[int, int] | None:
+    """(H, W) of the image a hash value indexes, when its producer says so."""
+    owner = hash_value.owner
+    if isinstance(owner, InputReduceOp):
+        h, w, _ = owner.image.type.get_shape()  # type: ignore[attr-defined]
+        return h, w
+    if isinstance(owner, SparsePool2DOp):
+        p = owner.size.value.data
+        return owner.height.value.data // p, owner.width.value.data // p
+    return None
+
+
+def _check_image_size(op: IRDLOperation, hash_value: SSAValue, height: int, width: int) -> None:
+    size = image_size_of(hash_value)
+    if size is not None and size != (height, width):
+        raise VerifyException(
+            f"{op.name}: height x width = {height}x{width} does not match the {size[0]}x{size[1]} image its hash indexes"
+        )
+
+
+def _int(value: int) -> IntegerAttr:
+    return IntegerAttr(value, i64)
+
+
+def _opt_int(value: int | None) -> IntegerAttr | None:
+    return None if value is None else _int(value)
+
+
+# --------------------------------------------------------------------------- ops
+
+
+@irdl_op_definition
+class ConstOp(IRDLOperation):
+    """Weights or constants: raw integers (row-major) interpreted in the result's fixed type.
+
+    Custom form: `%w = spx.const [1, -2, 3, 4] : tensor<2x2x!spx.fixed<8, 3>>`.
+    """
+
+    name = "spx.const"
+    value = prop_def(DenseIntOrFPElementsAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+
+    def __init__(self, raw, t: FixedType | FixedPointType):  # raw: numpy integer array
+        super().__init__(properties={"value": _payload(raw.shape, raw.reshape(-1).tolist())}, result_types=[tensor(raw.shape, t)])
+
+    def verify_(self) -> None:
+        shape = _fixed_tensor(self, self.result, "result")
+        payload_type = self.value.type
+        if not isinstance(payload_type.element_type, IntegerType):
+            raise VerifyException(f"{self.name}: payload must be integers (raw fixed-point values), got {payload_type}")
+        _expect_shape(self, "payload", payload_type.get_shape(), shape)
+        t = self.result.type.element_type.spec
+        bad = [v for v in self.value.get_values() if not t.min_raw <= v <= t.max_raw]
+        if bad:
+            raise VerifyException(f"{self.name}: raw value {bad[0]} is out of range [{t.min_raw}, {t.max_raw}] of {t}")
+
+    def raw(self):
+        """The payload as a numpy int64 array of the result's shape."""
+        import numpy as np
+
+        return np.array(self.value.get_values(), dtype=np.int64).reshape(self.result.type.get_shape())
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" [" + ", ".join(str(v) for v in self.value.get_values()) + "]")
+        printer.print_op_attributes(self.attributes)
+        printer.print_string(" : ")
+        printer.print_attribute(self.result.type)
+
+    @classmethod
+    def parse(cls, parser) -> ConstOp:
+        values = parser.parse_comma_separated_list(parser.Delimiter.SQUARE, parser.parse_integer)
+        attrs = parser.parse_optional_attr_dict()
+        parser.parse_punctuation(":")
+        result_type = parser.parse_type()
+        if not isinstance(result_type, TensorType):
+            parser.raise_error(f"spx.const: expected a tensor type, got {result_type}")
+        shape = result_type.get_shape()
+        if len(values) != math.prod(shape):
+            parser.raise_error(f"spx.const: {len(values)} values given for a tensor of shape {list(shape)} ({math.prod(shape)} values)")
+        op = cls.create(properties={"value": _payload(shape, values)}, result_types=[result_type], attributes=attrs)
+        return op
+
+
+def _payload(shape: Sequence[int], values: list[int]) -> DenseIntOrFPElementsAttr:
+    return DenseIntOrFPElementsAttr.from_list(TensorType(i64, list(shape)), [int(v) for v in values])
+
+
+@irdl_op_definition
+class InputReduceOp(IRDLOperation):
+    """Keeps the first `n_max` active pixels (any channel > threshold) in raster order."""
+
+    name = "spx.input_reduce"
+    image = operand_def(TensorType)
+    n_max = prop_def(IntegerAttr)
+    threshold = prop_def(FloatAttr)
+    pixel_parallel = opt_prop_def(IntegerAttr)
+    feat = result_def(TensorType)
+    hash = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$image attr-dict `:` type($image) `->` type($feat) `,` type($hash)"
+
+    def __init__(self, image: SSAValue, n_max: int, threshold: float, feat_t: FixedType | None = None):
+        h, w, c = image.type.get_shape()
+        feat_t = feat_t or image.type.element_type.spec
+        super().__init__(
+            operands=[image],
+            properties={"n_max": _int(n_max), "threshold": FloatAttr(float(threshold), f64)},
+            result_types=[tensor([n_max, c], feat_t), hash_type(n_max, hash_width(h, w))],
+        )
+
+    def verify_(self) -> None:
+        h, w, c = _fixed_tensor(self, self.image, "image", rank=3)
+        n = self.n_max.value.data
+        _positive(self, "n_max", n)
+        _expect_shape(self, "feat", _fixed_tensor(self, self.feat, "feat", rank=2), (n, c))
+        bits = _hash_tensor(self, self.hash, "hash", n)
+        if bits < hash_width(h, w):
+            raise VerifyException(
+                f"{self.name}: hash ui{bits} cannot hold coordinates of a {h}x{w} image (needs ui{hash_width(h, w)})"
+            )
+        if not math.isfinite(self.threshold.value.data):
+            raise VerifyException(f"{self.name}: threshold must be finite")
+        _divides(self, "pixel_parallel", self.pixel_parallel, n)
+
+
+@irdl_op_definition
+class SparseConv2DOp(IRDLOperation):
+    """Sparsity-preserving 'same' convolution, stride 1, bias at every active pixel."""
+
+    name = "spx.sparse_conv2d"
+    feat = operand_def(TensorType)
+    hash = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    bias = operand_def(TensorType)
+    accum_type = opt_prop_def(Attribute)
+    pixel_parallel = opt_prop_def(IntegerAttr)
+    filter_parallel = opt_prop_def(IntegerAttr)
+    channel_parallel = opt_prop_def(IntegerAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$feat `,` $hash `,` $weight `,` $bias attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, feat: SSAValue, hash: SSAValue, weight: SSAValue, bias: SSAValue, out_t: FixedType, accum_t: FixedType | None = None):
+        n = feat.type.get_shape()[0]
+        co = weight.type.get_shape()[3]
+        props = {} if accum_t is None else {"accum_type": FixedPointType(accum_t)}
+        super().__init__(operands=[feat, hash, weight, bias], properties=props, result_types=[tensor([n, co], out_t)])
+
+    def verify_(self) -> None:
+        n, ci = _fixed_tensor(self, self.feat, "feat", rank=2)
+        _hash_tensor(self, self.hash, "hash", n)
+        kh, kw, wci, co = _fixed_tensor(self, self.weight, "weight", rank=4)
+        if wci != ci:
+            raise VerifyException(f"{self.name}: weight expects {wci} input channels but feat has {ci} (feat {[n, ci]}, weight {[kh, kw, wci, co]})")
+        _expect_shape(self, "bias", _fixed_tensor(self, self.bias, "bias", rank=1), (co,))
+        _expect_shape(self, "result", _fixed_tensor(self, self.result, "result", rank=2), (n, co))
+        _accum(self)
+        _divides(self, "pixel_parallel", self.pixel_parallel, n)
+        _divides(self, "filter_parallel", self.filter_parallel, co)
+        _divides(self, "channel_parallel", self.channel_parallel, ci)
+
+
+@irdl_op_definition
+class SparseActivationOp(IRDLOperation):
+    """Elementwise activation on the non-empty slots; empty slots stay 0."""
+
+    name = "spx.sparse_activation"
+    feat = operand_def(TensorType)
+    hash = operand_def(TensorType)
+    kind = prop_def(StringAttr)
+    table_size = opt_prop_def(IntegerAttr)
+    pixel_parallel = opt_prop_def(IntegerAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$feat `,` $hash attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, feat: SSAValue, hash: SSAValue, kind: str, out_t: FixedType):
+        super().__init__(operands=[feat, hash], properties={"kind": StringAttr(kind)}, result_types=[tensor(feat.type.get_shape(), out_t)])
+
+    def verify_(self) -> None:
+        n, c = _fixed_tensor(self, self.feat, "feat", rank=2)
+        _hash_tensor(self, self.hash, "hash", n)
+        _expect_shape(self, "result", _fixed_tensor(self, self.result, "result", rank=2), (n, c))
+        if self.kind.data not in SPARSE_ACTIVATIONS:
+            raise VerifyException(f"{self.name}: unknown kind '{self.kind.data}', expected one of {', '.join(SPARSE_ACTIVATIONS)}")
+        if self.table_size is not None:
+            _positive(self, "table_size", self.table_size.value.data)
+        _divides(self, "pixel_parallel", self.pixel_parallel, n)
+
+
+@irdl_op_definition
+class SparsePool2DOp(IRDLOperation):
+    """Average or max pooling by `size` ('valid'); the first member slot carries each pooled pixel."""
+
+    name = "spx.sparse_pool2d"
+    feat = operand_def(TensorType)
+    hash = operand_def(TensorType)
+    size = prop_def(IntegerAttr)
+    mode = prop_def(StringAttr)
+    height = prop_def(IntegerAttr)
+    width = prop_def(IntegerAttr)
+    pixel_parallel = opt_prop_def(IntegerAttr)
+    feat_out = result_def(TensorType)
+    hash_out = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$feat `,` $hash attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, feat: SSAValue, hash: SSAValue, size: int, mode: str, height: int, width: int, out_t: FixedType):
+        n, c = feat.type.get_shape()
+        props = {"size": _int(size), "mode": StringAttr(mode), "height": _int(height), "width": _int(width)}
+        out_bits = hash_width(max(1, height // size), max(1, width // size))
+        super().__init__(operands=[feat, hash], properties=props, result_types=[tensor([n, c], out_t), hash_type(n, out_bits)])
+
+    def verify_(self) -> None:
+        n, c = _fixed_tensor(self, self.feat, "feat", rank=2)
+        _hash_tensor(self, self.hash, "hash", n)
+        p, h, w = self.size.value.data, self.height.value.data, self.width.value.data
+        _positive(self, "size", p)
+        _positive(self, "height", h)
+        _positive(self, "width", w)
+        if p > min(h, w):
+            raise VerifyException(f"{self.name}: pool size {p} exceeds the {h}x{w} image")
+        if self.mode.data not in POOL_MODES:
+            raise VerifyException(f"{self.name}: unknown mode '{self.mode.data}', expected one of {', '.join(POOL_MODES)}")
+        _check_image_size(self, self.hash, h, w)
+        _expect_shape(self, "feat_out", _fixed_tensor(self, self.feat_out, "feat_out", rank=2), (n, c))
+        bits = _hash_tensor(self, self.hash_out, "hash_out", n)
+        if bits < hash_width(h // p, w // p):
+            raise VerifyException(f"{self.name}: hash_out ui{bits} cannot hold coordinates of the pooled {h // p}x{w // p} image")
+        _divides(self, "pixel_parallel", self.pixel_parallel, n)
+
+
+@irdl_op_definition
+class SparseFlattenOp(IRDLOperation):
+    """Scatters the sparse features into the flat dense vector `[(h*W + w)*C + c]`."""
+
+    name = "spx.sparse_flatten"
+    feat = operand_def(TensorType)
+    hash = operand_def(TensorType)
+    height = prop_def(IntegerAttr)
+    width = prop_def(IntegerAttr)
+    pixel_parallel = opt_prop_def(IntegerAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$feat `,` $hash attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, feat: SSAValue, hash: SSAValue, height: int, width: int):
+        n, c = feat.type.get_shape()
+        props = {"height": _int(height), "width": _int(width)}
+        super().__init__(operands=[feat, hash], properties=props, result_types=[tensor([height * width * c], feat.type.element_type)])
+
+    def verify_(self) -> None:
+        n, c = _fixed_tensor(self, self.feat, "feat", rank=2)
+        _hash_tensor(self, self.hash, "hash", n)
+        h, w = self.height.value.data, self.width.value.data
+        _positive(self, "height", h)
+        _positive(self, "width", w)
+        _check_image_size(self, self.hash, h, w)
+        _expect_shape(self, "result", _fixed_tensor(self, self.result, "result", rank=1), (h * w * c,))
+        if self.result.type.element_type != self.feat.type.element_type:
+            raise VerifyException(f"{self.name}: result element type {self.result.type.element_type} must equal the feature type {self.feat.type.element_type}")
+        _divides(self, "pixel_parallel", self.pixel_parallel, n)
+
+
+@irdl_op_definition
+class DenseOp(IRDLOperation):
+    """y = x @ W + b, accumulated exactly (or in `accum_type`), converted into the result type."""
+
+    name = "spx.dense"
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    bias = operand_def(TensorType)
+    accum_type = opt_prop_def(Attribute)
+    reuse_factor = opt_prop_def(IntegerAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input `,` $weight `,` $bias attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, x: SSAValue, weight: SSAValue, bias: SSAValue, out_t: FixedType, accum_t: FixedType | None = None):
+        n_out = weight.type.get_shape()[1]
+        props = {} if accum_t is None else {"accum_type": FixedPointType(accum_t)}
+        super().__init__(operands=[x, weight, bias], properties=props, result_types=[tensor([n_out], out_t)])
+
+    def verify_(self) -> None:
+        (n_in,) = _fixed_tensor(self, self.input, "input", rank=1)
+        wi, wo = _fixed_tensor(self, self.weight, "weight", rank=2)
+        if wi != n_in:
+            raise VerifyException(f"{self.name}: weight {[wi, wo]} expects {wi} inputs but input has shape {[n_in]}")
+        _expect_shape(self, "bias", _fixed_tensor(self, self.bias, "bias", rank=1), (wo,))
+        _expect_shape(self, "result", _fixed_tensor(self, self.result, "result", rank=1), (wo,))
+        _accum(self)
+        _divides(self, "reuse_factor", self.reuse_factor, n_in * wo)
+
+
+@irdl_op_definition
+class ActivationOp(IRDLOperation):
+    """Elementwise (or, for softmax, vector-wise) activation on a dense tensor."""
+
+    name = "spx.activation"
+    input = operand_def(TensorType)
+    kind = prop_def(StringAttr)
+    table_size = opt_prop_def(IntegerAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, x: SSAValue, kind: str, out_t: FixedType):
+        super().__init__(operands=[x], properties={"kind": StringAttr(kind)}, result_types=[tensor(x.type.get_shape(), out_t)])
+
+    def verify_(self) -> None:
+        shape = _fixed_tensor(self, self.input, "input")
+        _expect_shape(self, "result", _fixed_tensor(self, self.result, "result"), shape)
+        if self.kind.data not in ACTIVATIONS:
+            raise VerifyException(f"{self.name}: unknown kind '{self.kind.data}', expected one of {', '.join(ACTIVATIONS)}")
+        if self.kind.data == "softmax" and len(shape) != 1:
+            raise VerifyException(f"{self.name}: softmax needs a rank-1 input, got shape {list(shape)}")
+        if self.table_size is not None:
+            _positive(self, "table_size", self.table_size.value.data)
+
+
+SPX = Dialect(
+    "spx",
+    [ConstOp, InputReduceOp, SparseConv2DOp, SparseActivationOp, SparsePool2DOp, SparseFlattenOp, DenseOp, ActivationOp],
+    [FixedPointType],
+)
