@@ -3,7 +3,8 @@
 Table contents are computed ONCE here, in Python, at compile time and emitted unchanged into every
 target (NumPy reference, Vitis C++), so all targets agree bit for bit. The index rules below are
 integer-only functions of a fixed-point value's raw integer; a target must implement them exactly as
-written. Notation: a value of type `t` is `x = raw * 2**-f` with `f = t.frac_bits` (f may be negative).
+written. Notation: a value of type `t` is `x = raw * 2**-f` with `f = t.frac_bits` (f may be
+negative).
 All table sizes and ranges are powers of two, so every division below is an exact arithmetic shift.
 
 Sigmoid / tanh (hls4ml-like, one uniform table over a symmetric range [-R, R)):
@@ -37,7 +38,8 @@ Softmax (all-integer, "stable" variant in the spirit of hls4ml), over a vector x
     Resolution: with w = Re/Se, for K inputs,
         |p - softmax(x)| <= (e**w - 1)/4 + 1/Si + (K-1)*exp(-(Re - w)) + 2**-fe + 2**-fi + q_out
     (q_out = one quantum of out_t for TRN-like modes, half a quantum for RND-like modes, exp_t and
-    inv_t with fe, fi fraction bits). Defaults: below 0.0030 + q_out for K <= 1024.
+    inv_t with fe, fi fraction bits). Defaults: 0.00296 + q_out for K <= 10, 0.0031 + q_out for
+    K <= 1024 (SoftmaxTables.resolution computes it).
 """
 import math
 
@@ -139,7 +141,8 @@ def softmax_tables(in_t: FixedType, n: int, exp_size: int = 2048, exp_range: int
 
 def softmax_exp_index(d_raw, in_t: FixedType, exp_range: int, exp_size: int) -> np.ndarray:
     """min(floor(-d * Se / Re), Se-1) for d = x - max(x) <= 0, raw in in_t's scale."""
-    shift = _log2_exact(exp_size, "softmax exp table size") - _log2_exact(exp_range, "softmax exp table range")
+    shift = (_log2_exact(exp_size, "softmax exp table size")
+             - _log2_exact(exp_range, "softmax exp table range"))
     return np.minimum(scaled_floor(-np.asarray(d_raw, dtype=np.int64), in_t.frac_bits, 0, shift),
                       exp_size - 1)
 

@@ -101,8 +101,8 @@ def _elementwise(op, x, in_t, kind, out_t, table):
         return convert_counting(x, in_t, out_t)
     if kind in ("sigmoid", "tanh"):
         return _table_lookup(x, in_t, kind, out_t, table)
-    raise ValueError(f"{op}: unsupported activation {kind!r} "
-                     f"(supported: {', '.join(ACTIVATIONS if op == 'activation' else SPARSE_ACTIVATIONS)})")
+    valid = ACTIVATIONS if op == "activation" else SPARSE_ACTIVATIONS
+    raise ValueError(f"{op}: unsupported activation {kind!r} (supported: {', '.join(valid)})")
 
 
 def _softmax(x, in_t, out_t, tables):
@@ -176,10 +176,16 @@ def sparse_conv2d(feat, hash_, in_t, w, w_t, b, b_t, acc_t, out_t):
         return total
 
     def terms():
-        for j in range(n_slots):
-            take = valid[:, :, j, None]
+        # the r-th valid neighbour j of each slot i, j ascending (at most Kh*Kw of them)
+        n_nb = int(valid.sum(axis=-1).max(initial=0))
+        nb = np.argsort(~valid, axis=-1, kind="stable")[:, :, :n_nb]          # [B,N,R]
+        nb_k = np.take_along_axis(kidx, nb, axis=-1)
+        nb_ok = np.take_along_axis(valid, nb, axis=-1)
+        ev = np.arange(feat.shape[0])[:, None]
+        for r in range(n_nb):
+            take = nb_ok[:, :, r, None]
             for c in range(ci_n):
-                yield feat[:, j, c, None, None] * w_flat[kidx[:, :, j], c], take
+                yield feat[ev, nb[:, :, r], c][..., None] * w_flat[nb_k[:, :, r], c], take
 
     n_terms = min(n_slots, kh_n * kw_n) * ci_n
     out, ov = _accumulate(feat.shape[:2] + (co_n,), exact_sum, terms, n_terms,
@@ -239,7 +245,8 @@ def sparse_flatten(feat, hash_, height: int, width: int):
     hash_ = _check_ndim("sparse_flatten", "hash", hash_, 3, "[B,N,2]")
     h, wc, ne = _coords("sparse_flatten", hash_)
     if np.any(ne & ((h >= height) | (wc >= width))):
-        raise ValueError(f"sparse_flatten: a hash coordinate lies outside the {height}x{width} image")
+        raise ValueError(f"sparse_flatten: a hash coordinate lies outside the {height}x{width} "
+                         "image")
     b_n, _, c_n = feat.shape
     flat = np.zeros((b_n, height * width, c_n), dtype=np.int64)
     ev, slot = np.nonzero(ne)
@@ -268,7 +275,8 @@ def activation(x, in_t, kind, out_t, table=None):
     """Elementwise activation (softmax: over the last axis) of x[B,...] -> (y, clipped[B])."""
     x = np.asarray(x)
     if x.ndim < 2:
-        raise ValueError(f"activation: x must be [B,...] with at least 2 dimensions, got shape {x.shape}")
+        raise ValueError(f"activation: x must be [B,...] with at least 2 dimensions, "
+                         f"got shape {x.shape}")
     x = x.astype(np.int64, copy=False)
     if kind == "softmax":
         y, ov = _softmax(x, in_t, out_t, table)
