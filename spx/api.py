@@ -1,0 +1,148 @@
+"""The public Python API: compile a Keras model or spx IR, predict with a chosen backend, write targets.
+
+    import spx
+    cm = spx.compile(keras_model, config=cfg)          # lower + default pipeline
+    y = cm.predict(x)                                   # NumPy reference (bit-exact oracle)
+    y = cm.predict(x, backend="csim")                   # C simulation of the generated HLS C++
+    cm.write("out/")                                    # model.mlir + numpy/ + vitis/ projects
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from spx_ir.text import SpxError, parse_module, print_module
+
+DEFAULT_PIPELINE = "canonicalize"
+MARKER = "spx_project.json"
+BACKENDS = ("numpy", "csim")
+
+
+def default_pipeline() -> str:
+    """canonicalize, then typing/schedule/estimate passes when they are installed."""
+    from passes import available_passes
+
+    names = [DEFAULT_PIPELINE] + [p for p in ("spx-fixed-point", "spx-unroll", "spx-estimate") if p in available_passes()]
+    return ",".join(names)
+
+
+class CompiledModel:
+    """An optimised spx module plus lazily built backends."""
+
+    def __init__(self, module):
+        self.module = module
+        self._backends: dict = {}
+
+    @property
+    def name(self) -> str:
+        from spx_ir.builder import model_function
+
+        return model_function(self.module).sym_name.data
+
+    @property
+    def ir(self) -> str:
+        return print_module(self.module)
+
+    def backend(self, name: str):
+        if name not in BACKENDS:
+            raise SpxError(f"error: unknown backend '{name}'; available backends: {', '.join(BACKENDS)}")
+        if name not in self._backends:
+            from codegen import get_target
+
+            self._backends[name] = get_target("numpy" if name == "numpy" else "vitis").load(self.module)
+        return self._backends[name]
+
+    def predict(self, x, backend: str = "numpy"):
+        return self.backend(backend).predict(x)
+
+    def predict_raw(self, x, backend: str = "numpy"):
+        return self.backend(backend).predict_raw(x)
+
+    def trace(self, x):
+        return self.backend("numpy").trace(x)
+
+    def diagnostics(self, x):
+        """Per event: active pixels dropped by input_reduce and values clipped per layer."""
+        return self.backend("numpy").diagnostics(x)
+
+    def write(self, out_dir, targets=("numpy", "vitis"), force: bool = False) -> Path:
+        """Writes model.mlir, the marker file and one sub-directory per target into out_dir."""
+        from codegen import get_target
+
+        out = prepare_output_dir(out_dir, force)
+        (out / "model.mlir").write_text(self.ir)
+        for t in targets:
+            get_target(t).emit(self.module, out / t)
+        (out / MARKER).write_text(json.dumps({"spx": 1, "model": self.name, "targets": list(targets)}, indent=1) + "\n")
+        return out
+
+
+def prepare_output_dir(out_dir, force: bool) -> Path:
+    """Creates out_dir, or accepts it if it is empty or an spx project; refuses anything else unless forced."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise SpxError(f"{out}: error: output path exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file() and not force:
+        raise SpxError(f"{out}: error: directory exists and is not an spx project (use --force to write into it)")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def load_model_file(path) -> object:
+    """A Keras model (.keras/.h5) or spx IR (.mlir); one-line errors for missing/unloadable files."""
+    p = Path(path)
+    if not p.is_file():
+        raise SpxError(f"{path}: error: no such file")
+    if p.suffix == ".mlir":
+        return parse_module(p.read_text(), str(p))
+    if p.suffix in (".keras", ".h5"):
+        import frontends.keras  # noqa: F401  registers custom objects (and forces Keras 2)
+        import tf_keras
+
+        try:
+            return tf_keras.models.load_model(str(p), compile=False)
+        except Exception as err:  # noqa: BLE001  any loader failure is the user's file
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise SpxError(f"{path}: error: cannot load Keras model: {first}") from None
+    raise SpxError(f"{path}: error: unknown model format '{p.suffix}' (expected .keras, .h5 or .mlir)")
+
+
+def load_config(path) -> dict | None:
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.is_file():
+        raise SpxError(f"{path}: error: no such file")
+    try:
+        if p.suffix in (".yml", ".yaml"):
+            import yaml
+
+            return yaml.safe_load(p.read_text())
+        return json.loads(p.read_text())
+    except Exception as err:  # noqa: BLE001
+        raise SpxError(f"{path}: error: cannot read config: {str(err).splitlines()[0]}") from None
+
+
+def compile(model, config: dict | None = None, pipeline: str | None = None) -> CompiledModel:  # noqa: A001
+    """Lowers a Keras model (or takes an spx module / .mlir / .keras path) and runs the pipeline."""
+    from xdsl.dialects.builtin import ModuleOp
+
+    from passes import run_pipeline
+
+    if isinstance(model, (str, Path)):
+        model = load_model_file(model)
+    if not isinstance(model, ModuleOp):
+        from frontends.keras.lower import from_keras
+
+        model = from_keras(model, config)
+    run_pipeline(model, default_pipeline() if pipeline is None else pipeline)
+    return CompiledModel(model)
+
+
+def open_project(out_dir) -> CompiledModel:
+    """Loads the compiled model of an spx output directory."""
+    out = Path(out_dir)
+    if not (out / MARKER).is_file():
+        raise SpxError(f"{out}: error: not an spx project (no {MARKER})")
+    return CompiledModel(parse_module((out / "model.mlir").read_text(), str(out / "model.mlir")))
