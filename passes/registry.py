@@ -29,7 +29,7 @@ from xdsl.utils.exceptions import ArgSpecParseError
 from spx_ir.text import SpxError
 
 ENTRY_POINT_GROUP = "spx.passes"
-BUILTIN_PASS_MODULES = ("passes.canonicalize",)
+BUILTIN_PASS_MODULES = ("passes.canonicalize", "passes.fixed_point", "passes.unroll", "passes.estimate", "passes.tune")
 
 _registry: dict[str, type[ModulePass]] = {}
 _loaded = False

@@ -112,7 +112,7 @@ def _report(args) -> int:
         raise FileNotFoundError(f"{args.target}: error: no such file or directory")
     if "spx-estimate" not in available_passes():
         raise SpxError("error: the cost model (spx-estimate) is not available")
-    from passes.estimate import report_table
+    from passes.cost_model import report_table
 
     run_pipeline(module, "spx-estimate")
     print(report_table(module))

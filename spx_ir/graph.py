@@ -44,3 +44,16 @@ def critical_path(module: ModuleOp, weight) -> tuple[float, list[Operation]]:
         path.append(op)
         op = best[op][1]
     return best[end][0], path[::-1]
+
+
+def layer_names(module: ModuleOp) -> dict[Operation, str]:
+    """Op -> layer name for every spx op but constants: its `layer` attribute (set by the Keras
+    frontend), else `<kind>_<k>` numbered per kind in topological order."""
+    names, counts = {}, {}
+    for op in topological_ops(module):
+        if op.name.startswith("spx.") and op.name != "spx.const":
+            kind = op.name.split(".", 1)[1]
+            counts[kind] = counts.get(kind, 0) + 1
+            layer = op.attributes.get("layer")
+            names[op] = layer.data if layer is not None else f"{kind}_{counts[kind]}"
+    return names

@@ -24,13 +24,13 @@ from xdsl.ir import SSAValue
 from spx_ir import dialect as spx
 from spx_ir.builder import model_function
 from spx_ir.fixed import FixedType, quantize
-from spx_ir.graph import topological_ops
+from spx_ir.graph import layer_names, topological_ops
 from spx_ir.text import SpxError
 
 # Runtime part of every generated program: input checks, batching, tracing. It uses the names the
 # program section defines: INPUT_T, INPUT_SHAPE, OUTPUT_TYPES, LAYERS and _program(x, rec).
 RUNTIME = '''
-CHUNK = 2048
+CHUNK = 2048  # events per _program call: the [B,N,N] pair arrays of a chunk stay in cache
 
 
 def _check_input(x):
@@ -41,27 +41,43 @@ def _check_input(x):
         x = x[None]
     if x.ndim != len(INPUT_SHAPE) + 1 or x.shape[1:] != INPUT_SHAPE:
         raise ValueError(f"predict: expected input shape (B, {', '.join(map(str, INPUT_SHAPE))}) or {INPUT_SHAPE}, got {x.shape}")
-    x = x.astype(np.float64)
-    bad = ~np.isfinite(x).reshape(len(x), -1).all(axis=1)
-    if bad.any():
-        raise ValueError(f"predict: event {int(np.argmax(bad))} contains NaN or Inf")
     return x
 
 
-def _quantize_input(x):
-    """quantize() of the input image; zeros stay 0 in every mode, so only non-zeros are converted."""
-    q = np.zeros(x.shape, dtype=np.int64)
-    nonzero = x != 0
-    q[nonzero] = quantize(x[nonzero], INPUT_T)
-    return q
+def _raw_dtype(t):
+    """The narrowest integer dtype holding every raw value of t."""
+    for dtype in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32):
+        if np.iinfo(dtype).min <= t.min_raw and t.max_raw <= np.iinfo(dtype).max:
+            return dtype
+    return np.int64
+
+
+def _quantize_input(x, first, image):
+    """Writes quantize() of the events first, first+1, ... in x into image, an all-zero raw buffer of
+    x's shape; returns the flat indices written (reset them to 0 to reuse the buffer). Zeros stay 0
+    in every mode, so only the non-zeros (NaN and Inf among them: rejected here) are converted."""
+    flat = x.reshape(-1)
+    nonzero = np.flatnonzero(flat != 0)  # (flatnonzero of a bool array is the fast one)
+    values = flat[nonzero].astype(np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise ValueError(f"predict: event {first + int(nonzero[np.argmax(bad)]) // x[0].size} contains NaN or Inf")
+    image.reshape(-1)[nonzero] = quantize(values, INPUT_T)
+    return nonzero
 
 
 def _run(x, record):
     x = _check_input(x)
+    # one raw input buffer for all chunks: the images are mostly 0, so refilling it is cheap
+    buffer = np.zeros((min(len(x), CHUNK),) + INPUT_SHAPE, dtype=_raw_dtype(INPUT_T))
     outs = []
     for start in range(0, max(len(x), 1), CHUNK):
         rec = (lambda *item: record(start, *item)) if record else (lambda *item: None)
-        outs.append(_program(_quantize_input(x[start:start + CHUNK]), rec))
+        chunk = x[start:start + CHUNK]
+        image = buffer[:len(chunk)]
+        written = _quantize_input(chunk, start, image)
+        outs.append(_program(image, rec))
+        image.reshape(-1)[written] = 0
     return [np.concatenate(parts) for parts in zip(*outs)]
 
 
@@ -114,18 +130,6 @@ def diagnostics(x):
 '''
 
 EMBEDDED_MODULES = ("spx_ir.fixed", "spx_ir.tables", "codegen.numpy.kernels")
-
-
-def layer_names(module: ModuleOp) -> dict:
-    """Op -> layer name: the op's `layer` attribute, else `<kind>_<k>` numbered per kind."""
-    names, counts = {}, {}
-    for op in topological_ops(module):
-        if op.name.startswith("spx.") and op.name != "spx.const":
-            kind = op.name.split(".", 1)[1]
-            counts[kind] = counts.get(kind, 0) + 1
-            layer = op.attributes.get("layer")
-            names[op] = layer.data if layer is not None else f"{kind}_{counts[kind]}"
-    return names
 
 
 class _Program:

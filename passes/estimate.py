@@ -1,0 +1,52 @@
+"""spx-estimate: annotate every op and the model function with the cost model's estimates.
+
+Each compute op (every spx op but spx.const) gets a discardable attribute
+`estimate = {source = "estimate", latency, ii, dsp, lut, ff, bram}` (cycles and resource counts, i64);
+the model function gets the dataflow totals plus `latency_us` and `clock_ns`. The numbers come from
+passes/cost_model.py (see its docstring for the formulas) and depend only on shapes, types and the
+schedule properties, so the pass is idempotent and the attributes survive a print/parse round trip.
+They are estimates, never synthesis results: `source = "estimate"` says so in the IR.
+Assumes verified IR with one model function.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp, StringAttr, f64, i64
+from xdsl.passes import ModulePass
+
+from passes.cost_model import CLOCK_NS, Cost, ModelCost
+from passes.registry import register_pass
+from spx_ir.builder import model_function
+
+
+def estimate_attr(cost: Cost, **extra: float) -> DictionaryAttr:
+    entries = {"source": StringAttr("estimate")}
+    entries.update({k: IntegerAttr(v, i64) for k, v in cost.as_dict().items()})
+    entries.update({k: FloatAttr(float(v), f64) for k, v in extra.items()})
+    return DictionaryAttr(entries)
+
+
+@register_pass
+@dataclass(frozen=True)
+class Estimate(ModulePass):
+    """Annotate ops and the model with estimated latency, II and resources (source=estimate)."""
+
+    name = "spx-estimate"
+    clock: int | float = CLOCK_NS
+
+    def __post_init__(self):
+        if not (isinstance(self.clock, int | float) and math.isfinite(self.clock) and self.clock > 0):
+            raise ValueError(f"option clock={self.clock!r} must be a positive clock period in ns (e.g. clock=5.0)")
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        model = ModelCost(op, float(self.clock))
+        costs = model.costs()
+        for o, cost in costs.items():
+            o.attributes["estimate"] = estimate_attr(cost)
+        total = model.total(costs)
+        model_function(op).attributes["estimate"] = estimate_attr(
+            total, latency_us=round(total.latency * self.clock / 1000, 6), clock_ns=float(self.clock))
