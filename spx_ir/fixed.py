@@ -5,10 +5,20 @@ value = raw * 2**(int_bits - width). Every datapath function works on int64 arra
 pure integer arithmetic; `quantize` is the only entry from floats and is exact too. Behaviour follows the
 ap_fixed headers, which tests/test_fixed_conformance.py compares against bit for bit.
 
-This module imports only numpy and the standard library: code generators embed it verbatim.
-"""
+Assignment = round the exact value to the target's LSB by the quantization mode, then, if the rounded
+integer is out of range, apply the overflow mode. Facts checked against the headers:
+- TRN floor, TRN_ZERO toward 0, RND ties up, RND_ZERO ties toward 0, RND_INF ties away from 0,
+  RND_MIN_INF ties down, RND_CONV ties to even; a rounding carry past the maximum is an overflow.
+- WRAP keeps the low `width` bits (two's complement if signed), also for huge doubles and I < 0 or I > W.
+- SAT clamps; SAT_ZERO gives 0 on overflow; SAT_SYM clamps a signed type to [-max, max] (the minimum
+  itself becomes -max), except a 1-bit signed type, which keeps -1 like SAT; unsigned SAT_SYM is SAT.
+- A rounding assignment (any mode except TRN, or TRN_ZERO from an unsigned source) that drops more
+  fraction bits than the source is wide aborts the ap_fixed C simulation (assertion in ap_private);
+  `convert` refuses it. Doubles never hit this (the double constructor has no such check).
 
-from __future__ import annotations
+This module imports only numpy and the standard library, and avoids `from __future__`, so code
+generators can embed its text verbatim anywhere in a generated file.
+"""
 
 import re
 from dataclasses import dataclass
@@ -95,7 +105,7 @@ class FixedType:
         return f"{'' if self.signed else 'u'}fixed<{self._args('')}>"
 
     @staticmethod
-    def parse(text: str) -> FixedType:
+    def parse(text: str) -> "FixedType":
         """Parse `fixed<8,3>`, `ufixed<8,2,RND_CONV,SAT>`, `ap_fixed<16,6,AP_RND,AP_SAT>`, hls4ml's
         `fixed<16,6,TRN,WRAP,0>`, or integer types `ap_int<8>` / `uint<4>`."""
         match = re.fullmatch(r"\s*(?:ap_)?(u?)(fixed|int)\s*<([^<>]*)>\s*", str(text))
@@ -110,8 +120,8 @@ class FixedType:
             numbers = [int(f) for f in fields[:n_numbers]]
             sat_bits = int(fields[4]) if len(fields) == 5 else 0
         except ValueError:
-            raise FixedPointError(f"cannot parse fixed-point type {text!r}: width and integer bits "
-                                  "must be integers") from None
+            raise FixedPointError(f"cannot parse fixed-point type {text!r}: numeric parameters must be "
+                                  "integers") from None
         if sat_bits != 0:
             raise FixedPointError(f"fixed-point type {text!r}: saturation bits N != 0 are not supported")
         width, int_bits = numbers if kind == "fixed" else numbers * 2
@@ -223,8 +233,20 @@ def quantize(x, t: FixedType) -> np.ndarray:
     return result
 
 
+def _check_assignable(src: FixedType, dst: FixedType) -> None:
+    """ap_fixed's C simulation aborts (assertion in ap_private::get_bit) when a rounding assignment
+    drops more fraction bits than the source is wide; refuse it rather than compute what C++ cannot."""
+    drop = src.frac_bits - dst.frac_bits
+    rounds = dst.quant != "TRN" and not (dst.quant == "TRN_ZERO" and not src.signed)
+    if rounds and drop > src.width:
+        raise FixedPointError(
+            f"cannot assign {src} to {dst}: {dst.quant} would drop {drop} fraction bits, more than the "
+            f"source's {src.width}, which aborts ap_fixed C simulation (use TRN or an intermediate type)")
+
+
 def convert_counting(raw, src: FixedType, dst: FixedType) -> tuple[np.ndarray, np.ndarray]:
     """`dst = src` assignment of raw values; also returns the mask where overflow changed the value."""
+    _check_assignable(src, dst)
     return _rescale(_as_raw(raw, src), src.frac_bits - dst.frac_bits, dst)
 
 

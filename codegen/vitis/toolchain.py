@@ -1,7 +1,8 @@
 """Host C++ toolchain for C simulation: locate g++ and the ap_types headers, compile with a cache.
 
-`compile_cpp` keys its cache on the sources, the flags and the compiler version, and records the
-project headers each build included (g++ -MM) so an edited header also invalidates the entry.
+`compile_cpp` keys its cache on the sources' contents, the flags and the compiler version, and records
+the project headers each build included (g++ -MM) so an edited header also invalidates the entry. Paths
+count relative to the first source's directory: the same project generated elsewhere hits the cache.
 Cache directory: $SPX_CACHE, else ~/.cache/spx. Imports only the standard library.
 """
 
@@ -71,17 +72,21 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _file_digests(paths) -> dict[str, str]:
-    return {str(p): _digest(Path(p).read_bytes()) for p in paths}
+def _header_digests(headers, base: Path) -> dict[str, str]:
+    """Digest of each header; paths are relative to `base` (absolute ones stay absolute)."""
+    return {h: _digest((base / h).read_bytes()) for h in headers}
 
 
-def _project_headers(gxx: str, flags: list[str], sources: list[Path]) -> list[str]:
-    """Non-system headers the sources include (system and -isystem headers are excluded by -MM)."""
+def _project_headers(gxx: str, flags: list[str], sources: list[Path], base: Path) -> list[str]:
+    """Non-system headers the sources include (-MM leaves out system and -isystem headers), relative
+    to `base` when inside it, so a copy of the project elsewhere still hits the cache."""
     headers = set()
     for source in sources:
         result = subprocess.run([gxx, *flags, "-MM", str(source)], capture_output=True, text=True)
-        deps = result.stdout.replace("\\\n", " ").partition(":")[2].split()
-        headers.update(str(Path(d).resolve()) for d in deps if Path(d).resolve() != source)
+        for dep in result.stdout.replace("\\\n", " ").partition(":")[2].split():
+            path = Path(dep).resolve()
+            if path not in sources:
+                headers.add(str(path.relative_to(base)) if path.is_relative_to(base) else str(path))
     return sorted(headers)
 
 
@@ -89,6 +94,7 @@ def compile_cpp(sources, output, *, shared: bool = False, extra_flags=()) -> Pat
     """Compile C++ sources into an executable (or a shared library) at `output`, using the cache."""
     gxx = find_gxx()
     sources = [Path(s).resolve() for s in sources]
+    base = sources[0].parent
     output = Path(output)
     flags = [*CXX_FLAGS, "-isystem", str(ap_types_include())]
     flags += ["-fPIC", "-shared"] if shared else []
@@ -96,7 +102,8 @@ def compile_cpp(sources, output, *, shared: bool = False, extra_flags=()) -> Pat
 
     key = hashlib.sha256(json.dumps([_compiler_version(gxx), flags]).encode())
     for source in sources:
-        key.update(str(source).encode() + b"\0" + source.read_bytes() + b"\0")
+        key.update(str(source.relative_to(base) if source.is_relative_to(base) else source).encode())
+        key.update(b"\0" + source.read_bytes() + b"\0")
     entry = cache_dir() / key.hexdigest()[:32]
     artifact, manifest = entry / "artifact", entry / "headers.json"
 
@@ -104,7 +111,7 @@ def compile_cpp(sources, output, *, shared: bool = False, extra_flags=()) -> Pat
     if cached:
         recorded = json.loads(manifest.read_text())
         try:
-            cached = _file_digests(recorded) == recorded
+            cached = _header_digests(recorded, base) == recorded
         except OSError:
             cached = False
     if not cached:
@@ -114,10 +121,12 @@ def compile_cpp(sources, output, *, shared: bool = False, extra_flags=()) -> Pat
                                 capture_output=True, text=True)
         if result.returncode != 0:
             built.unlink(missing_ok=True)
+            if not any(entry.iterdir()):
+                entry.rmdir()
             raise CompileError(_describe_errors(result.stderr, sources), result.stderr)
         os.replace(built, artifact)
-        headers = _file_digests(_project_headers(gxx, flags, sources))
-        manifest.write_text(json.dumps(headers, indent=1))
+        headers = _project_headers(gxx, flags, sources, base)
+        manifest.write_text(json.dumps(_header_digests(headers, base), indent=1))
 
     # Copy then rename, so a process still running or dlopen-ing the old output is not disturbed.
     output.parent.mkdir(parents=True, exist_ok=True)
