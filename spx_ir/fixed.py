@@ -233,7 +233,7 @@ def quantize(x, t: FixedType) -> np.ndarray:
     return result
 
 
-def _check_assignable(src: FixedType, dst: FixedType) -> None:
+def check_assignable(src: FixedType, dst: FixedType) -> None:
     """ap_fixed's C simulation aborts (assertion in ap_private::get_bit) when a rounding assignment
     drops more fraction bits than the source is wide; refuse it rather than compute what C++ cannot."""
     drop = src.frac_bits - dst.frac_bits
@@ -246,7 +246,7 @@ def _check_assignable(src: FixedType, dst: FixedType) -> None:
 
 def convert_counting(raw, src: FixedType, dst: FixedType) -> tuple[np.ndarray, np.ndarray]:
     """`dst = src` assignment of raw values; also returns the mask where overflow changed the value."""
-    _check_assignable(src, dst)
+    check_assignable(src, dst)
     return _rescale(_as_raw(raw, src), src.frac_bits - dst.frac_bits, dst)
 
 

@@ -1,0 +1,666 @@
+"""The `vitis` target: writes a Vitis HLS project (io_parallel C++) for a verified spx module.
+
+Project layout (hls4ml-like):
+  firmware/<name>.cpp, <name>.h  top function: one templated kernel call per op, in program order
+  firmware/parameters.h          array sizes, one typedef per value, one config struct per op
+  firmware/weights/*.h           weights and biases as raw integers (value = raw * 2^-F: exact)
+  firmware/tables.h              sigmoid / tanh / softmax tables of spx_ir.tables, as raw integers
+  firmware/spx/*.h               the kernel library (codegen/vitis/include/spx), copied
+  tb/<name>_test.cpp, tb_data/   C-simulation test bench and reference events (NumPy target)
+  build_prj.tcl, README.md       Vitis HLS script (csim / csynth / cosim / export) and how to run it
+  spx_project.json               marks the directory as an spx project (name, version, IR hash, files)
+
+The generated C++ holds no arithmetic, only declarations, constants read off the IR and calls; the
+semantics live in the kernel library. The top function is a DATAFLOW region; a value read by several
+layers is cloned first (spx::clone) so that every array has a single reader.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import keyword
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import SSAValue
+
+from spx_ir.graph import layer_names
+from spx_ir import dialect as spx
+from spx_ir.accum import op_accum_type
+from spx_ir.builder import model_function
+from spx_ir.fixed import (FixedPointError, FixedType, check_assignable, accumulator_type, product_type,
+                          quantize, sum_type)
+from spx_ir.graph import topological_ops
+from spx_ir.tables import (DEFAULT_SIZE, SIGMOID_RANGE, TANH_RANGE, sigmoid_table, softmax_tables,
+                           tanh_table)
+from spx_ir.text import SpxError, print_module
+
+LIBRARY = Path(__file__).parent / "include" / "spx"
+TEMPLATES = Path(__file__).parent / "templates"
+MARKER = "spx_project.json"
+DEFAULT_PART = "xcu250-figd2104-2L-e"
+DEFAULT_CLOCK_NS = 5.0
+TB_EVENTS = 100
+
+_CPP_KEYWORDS = {"alignas", "alignof", "and", "asm", "auto", "bool", "break", "case", "catch", "char",
+                 "class", "const", "constexpr", "continue", "default", "delete", "do", "double", "else",
+                 "enum", "explicit", "export", "extern", "false", "float", "for", "friend", "goto", "if",
+                 "inline", "int", "long", "main", "mutable", "namespace", "new", "not", "or", "private",
+                 "protected", "public", "register", "return", "short", "signed", "sizeof", "static",
+                 "struct", "switch", "template", "this", "throw", "true", "try", "typedef", "typename",
+                 "union", "unsigned", "using", "virtual", "void", "volatile", "while", "spx"}
+
+
+def spx_version() -> str:
+    try:
+        return version("spx")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def raw_ctype(width: int, signed: bool) -> str:
+    """Smallest <stdint.h> type holding raw integers of a `width`-bit (un)signed value."""
+    bits = next(b for b in (8, 16, 32, 64) if width <= b)
+    return f"{'' if signed else 'u'}int{bits}_t"
+
+
+def _literal(v: int) -> str:
+    return str(v) if -(2**31) < v < 2**31 else f"{v}LL"
+
+
+def _initialiser(raw: np.ndarray, per_line: int = 24) -> str:
+    values = [_literal(int(v)) for v in np.asarray(raw).reshape(-1)]
+    lines = [", ".join(values[i:i + per_line]) for i in range(0, len(values), per_line)]
+    return "{\n    " + ",\n    ".join(lines) + "\n}"
+
+
+def _fill(template: str, **values) -> str:
+    """Replaces each `{{key}}` of a template file (strictly: every key must be given)."""
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: str(values[m[1]]), (TEMPLATES / template).read_text())
+
+
+# ------------------------------------------------------------------------------ model description
+
+
+@dataclass
+class Array:
+    """A C++ array of the top function: its name, element typedef and size."""
+    name: str
+    type: str
+    size: int
+
+
+@dataclass
+class RawArray:
+    """A constant array stored as raw integers (weights, biases, tables)."""
+    name: str
+    raw: np.ndarray
+    spec: FixedType
+    comment: str
+
+    def declaration(self) -> str:
+        ctype = raw_ctype(self.spec.width, self.spec.signed)
+        return f"static const {ctype} {self.name}[{self.raw.size}] = {_initialiser(self.raw)};"
+
+
+@dataclass
+class Layer:
+    """One op: its config struct (constants and typedefs) and its kernel call."""
+    index: int
+    name: str
+    op_name: str
+    kernel: str = ""  # e.g. spx::sparse_conv2d
+    base: str = ""  # the kernel's config struct with the field list, e.g. spx::sparse_conv2d_config
+    constants: list[tuple[str, str, object]] = field(default_factory=list)  # (C++ type, name, value)
+    types: list[tuple[str, str]] = field(default_factory=list)  # (name, C++ type)
+    template: list[str] = field(default_factory=list)  # kernel template arguments before the config
+    args: list[str] = field(default_factory=list)
+
+    def config(self) -> str:
+        lines = [f"// {self.name} ({self.op_name})", f"struct config{self.index} : {self.base} {{"]
+        lines += [f"    static const {t} {n} = {v};" for t, n, v in self.constants]
+        lines += [f"    typedef {t} {n};" for n, t in self.types]
+        return "\n".join(lines + ["};"])
+
+    def call(self) -> str:
+        template = ", ".join([*self.template, f"config{self.index}"])
+        return f"{self.kernel}<{template}>({', '.join(self.args)});"
+
+
+@dataclass
+class Trace:
+    """A layer output recorded by SPX_TRACE in C simulation (raw integers, in call order)."""
+    key: str  # layer name, or layer name + ":hash"
+    shape: tuple[int, ...]
+    spec: FixedType | None  # None for hash arrays
+
+
+class Model:
+    """Everything the project files are made of, read off one verified module."""
+
+    def __init__(self, module: ModuleOp):
+        fn = model_function(module)
+        self.name = _check_name(fn.sym_name.data)
+        self.ir_hash = hashlib.sha256(print_module(module).encode()).hexdigest()
+        (arg,) = fn.body.block.args
+        ret = fn.body.block.last_op
+        self.input_shape = tuple(arg.type.get_shape())
+        self.input_spec = _spec(arg)
+        self.typedefs: list[tuple[str, str, str]] = [("input_t", self.input_spec.cpp(), "model input")]
+        self.consts: dict[SSAValue, RawArray] = {}
+        self.tables: list[RawArray] = []
+        self.layers: list[Layer] = []
+        self.traces: list[Trace] = []
+        self.trace_aliases: dict[str, str] = {}  # numpy-target trace keys of hashes a layer passes on
+        self._trace_keys: dict[SSAValue, str] = {}
+        self.body: list[str] = []  # statements of the top function
+        self._arrays: dict[SSAValue, Array] = {}
+        self._readers: dict[SSAValue, list[str]] = {}  # arrays not yet handed to a reader
+        self._op_uses: dict[SSAValue, int] = {}
+        for op in topological_ops(module):
+            if not isinstance(op, (spx.ConstOp, func.ReturnOp)):
+                for value in op.operands:
+                    self._op_uses[value] = self._op_uses.get(value, 0) + 1
+        self.outputs = [self._output(m, v, len(ret.operands)) for m, v in enumerate(ret.operands)]
+        self.returned = list(ret.operands)
+        self.output_specs = [_spec(v) for v in self.returned]
+
+        self._pending: list[str] = []
+        self._produce(arg, "x", "input_t")
+        self.body.extend(self._pending)
+        names = layer_names(module)
+        for op in topological_ops(module):
+            if not isinstance(op, (spx.ConstOp, func.ReturnOp)):
+                self._layer(op, len(self.layers) + 1, names[op])
+        for value, out in zip(self.returned, self.outputs):
+            if self._arrays[value].name != out.name:
+                self.body.append(f"    spx::copy<{out.type}, {out.size}>({self._read(value)}, {out.name});")
+
+    # ----------------------------------------------------------------------- values and arrays
+
+    def _output(self, m: int, value: SSAValue, n_outputs: int) -> Array:
+        if not isinstance(value.type.element_type, spx.FixedPointType) or isinstance(value.owner, spx.ConstOp):
+            raise SpxError(f"error: vitis target: model output {m} ({value.type}) must be a computed "
+                           "fixed-point tensor")
+        suffix = "" if n_outputs == 1 else str(m)
+        self.typedefs.append((f"result{suffix}_t", _spec(value).cpp(), f"model output {m}"))
+        return Array(f"y{suffix}", f"result{suffix}_t", math.prod(value.type.get_shape()))
+
+    def _produce(self, value: SSAValue, name: str, type_name: str) -> str:
+        """Gives an op result (or the input) its array and returns the name to pass to its producer.
+
+        A value only returned is written straight into its output port. Otherwise it gets a local
+        array, cloned into one copy per reader when several layers (or outputs) read it."""
+        size = math.prod(value.type.get_shape())
+        ports = [out for v, out in zip(self.returned, self.outputs) if v == value]
+        readers = self._op_uses.get(value, 0) + len(ports)
+        if len(ports) == 1 and readers == 1 and name != "x":
+            self._arrays[value] = Array(ports[0].name, type_name, size)
+            self._readers[value] = []
+            return ports[0].name
+        self._arrays[value] = Array(name, type_name, size)
+        if name != "x":
+            self._declare(type_name, name, size)
+        self._readers[value] = [name]
+        if readers > 1:
+            self._pending += self._clones(type_name, name, size, readers)
+            self._readers[value] = [f"{name}_cpy{i}" for i in range(1, readers + 1)]
+        return name
+
+    def _clones(self, type_name: str, name: str, size: int, n: int) -> list[str]:
+        """spx::clone calls turning `name` into n single-reader copies name_cpy1..name_cpyn."""
+        lines, source = [], name
+        for i in range(1, n):
+            rest = f"{name}_cpy{n}" if i == n - 1 else f"{name}_rest{i}"
+            lines += self._declaration(type_name, f"{name}_cpy{i}", size) + self._declaration(type_name, rest, size)
+            lines.append(f"    spx::clone<{type_name}, {size}>({source}, {name}_cpy{i}, {rest});")
+            source = rest
+        return lines
+
+    @staticmethod
+    def _declaration(type_name: str, name: str, size: int) -> list[str]:
+        return [f"    {type_name} {name}[{size}];", f"    #pragma HLS ARRAY_PARTITION variable={name} complete dim=0"]
+
+    def _declare(self, type_name: str, name: str, size: int) -> None:
+        self.body.extend(self._declaration(type_name, name, size))
+
+    def _read(self, value: SSAValue) -> str:
+        """The array one reader of `value` gets (each clone is handed out once)."""
+        return self._readers[value].pop(0)
+
+    def _typed(self, value: SSAValue, type_name: str, comment: str) -> str:
+        elem = value.type.element_type
+        cpp = _spec(value).cpp() if isinstance(elem, spx.FixedPointType) else f"ap_uint<{elem.width.data}>"
+        self.typedefs.append((type_name, cpp, comment))
+        return type_name
+
+    def _feat_out(self, value: SSAValue) -> str:
+        k = self._k
+        return self._produce(value, f"layer{k}_out", self._typed(value, f"layer{k}_t", f"{self._layer_name} output"))
+
+    def _hash_out(self, value: SSAValue) -> str:
+        k = self._k
+        return self._produce(value, f"layer{k}_hash", self._typed(value, f"hash{k}_t", f"{self._layer_name} hash"))
+
+    def _const(self, value: SSAValue, role: str) -> str:
+        """The raw-integer array of a weight or bias (named after its first user: w<k>, b<k>)."""
+        if not isinstance(value.owner, spx.ConstOp):
+            raise SpxError(f"error: vitis target: the {role} of {self._layer_name} must be an spx.const")
+        if value not in self.consts:
+            spec = _spec(value)
+            name = f"{role[0]}{self._k}"
+            self.consts[value] = RawArray(name, value.owner.raw(), spec,
+                                          f"{self._layer_name} {role}: {spec.cpp()} {list(value.type.get_shape())}")
+            self.typedefs.append((f"{name}_t", spec.cpp(), f"{self._layer_name} {role}"))
+        return self.consts[value].name
+
+    def _type(self, value: SSAValue) -> str:
+        return self._arrays[value].type
+
+    def _assigns(self, *pairs: tuple[FixedType, FixedType]) -> None:
+        """Refuses (src, dst) assignments that abort ap_fixed's C simulation (spx_ir.fixed's rule:
+        a rounding assignment dropping more fraction bits than the source is wide)."""
+        for src, dst in pairs:
+            try:
+                check_assignable(src, dst)
+            except FixedPointError as err:
+                raise SpxError(f"error: vitis target: {self._layer_name}: {err}") from None
+
+    def _accumulation(self, op, x: SSAValue) -> None:
+        """The conversions of `acc = b; acc += x * w; y = acc` (sparse_conv2d, dense)."""
+        try:
+            acc_t, prod_t = op_accum_type(op), product_type(_spec(x), _spec(op.weight))
+            step_t = sum_type(acc_t, prod_t)
+        except FixedPointError as err:
+            raise SpxError(f"error: vitis target: {self._layer_name}: {err}") from None
+        self._assigns((_spec(op.bias), acc_t), (step_t, acc_t), (acc_t, _spec(op.results[0])))
+
+    # ----------------------------------------------------------------------------------- layers
+
+    def _layer(self, op, k: int, name: str) -> None:
+        handler = {
+            spx.InputReduceOp: self._input_reduce, spx.SparseConv2DOp: self._sparse_conv2d,
+            spx.SparseActivationOp: self._sparse_activation, spx.SparsePool2DOp: self._sparse_pool2d,
+            spx.SparseFlattenOp: self._sparse_flatten, spx.DenseOp: self._dense, spx.ActivationOp: self._activation,
+        }.get(type(op))
+        if handler is None:
+            raise SpxError(f"error: the vitis target does not support op '{op.name}'")
+        self._k, self._layer_name, self._pending = k, name, []
+        self.body.append(f"\n    // {name}: {op.name}")
+        layer = handler(op, Layer(k, name, op.name))
+        self.layers.append(layer)
+        self.body.append(f"    {layer.call()}")
+        for value, key in _traced_results(op, name):
+            self.body.append(f"    SPX_TRACE({self._arrays[value].name}, {math.prod(value.type.get_shape())});")
+            spec = None if key.endswith(":hash") else _spec(value)
+            self.traces.append(Trace(key, tuple(value.type.get_shape()), spec))
+            self._trace_keys[value] = key
+        if isinstance(op, (spx.SparseConv2DOp, spx.SparseActivationOp)) and op.hash in self._trace_keys:
+            self.trace_aliases[f"{name}:hash"] = self._trace_keys[op.hash]
+        self.body.extend(self._pending)
+
+    def _input_reduce(self, op, layer: Layer) -> Layer:
+        h, w, c = op.image.type.get_shape()
+        n = op.n_max.value.data
+        threshold = int(quantize(np.array([op.threshold.value.data]), _spec(op.image))[0])
+        layer.kernel, layer.base = "spx::input_reduce", "spx::input_reduce_config"
+        layer.constants = [("unsigned", "height", h), ("unsigned", "width", w), ("unsigned", "n_chan", c),
+                           ("unsigned", "n_max", n), ("long long", "threshold_raw", f"{threshold}LL"),
+                           ("unsigned", "pixel_parallel", _factor(op.pixel_parallel, n))]
+        self._assigns((_spec(op.image), _spec(op.feat)))
+        layer.args = [self._read(op.image), self._feat_out(op.feat), self._hash_out(op.hash)]
+        layer.template = [self._type(op.image), self._type(op.feat), self._type(op.hash)]
+        return layer
+
+    def _sparse_conv2d(self, op, layer: Layer) -> Layer:
+        n, ci = op.feat.type.get_shape()
+        kh, kw, _, co = op.weight.type.get_shape()
+        layer.kernel, layer.base = "spx::sparse_conv2d", "spx::sparse_conv2d_config"
+        layer.constants = [("unsigned", "n_max", n), ("unsigned", "n_chan", ci), ("unsigned", "n_filt", co),
+                           ("unsigned", "filt_height", kh), ("unsigned", "filt_width", kw),
+                           ("unsigned", "pixel_parallel", _factor(op.pixel_parallel, n)),
+                           ("unsigned", "filter_parallel", _factor(op.filter_parallel, co)),
+                           ("unsigned", "channel_parallel", _factor(op.channel_parallel, ci))]
+        self._accumulation(op, op.feat)
+        w, b = self._const(op.weight, "weight"), self._const(op.bias, "bias")
+        layer.types = [("weight_t", f"{w}_t"), ("bias_t", f"{b}_t"), ("accum_t", op_accum_type(op).cpp())]
+        layer.args = [self._read(op.feat), self._read(op.hash), self._feat_out(op.result), w, b]
+        layer.template = [self._type(op.feat), self._type(op.hash), self._type(op.result)]
+        return layer
+
+    def _table(self, op, in_value: SSAValue, out_value: SSAValue) -> tuple[list, str]:
+        """Sigmoid / tanh: the config constants and the table (raw integers of the result type)."""
+        kind = op.kind.data
+        size = op.table_size.value.data if op.table_size is not None else DEFAULT_SIZE
+        build, half = (sigmoid_table, SIGMOID_RANGE) if kind == "sigmoid" else (tanh_table, TANH_RANGE)
+        out_t = _spec(out_value)
+        table = RawArray(f"table{self._k}", build(_spec(in_value), out_t, size), out_t,
+                         f"{self._layer_name}: {kind} table, {size} entries of {out_t.cpp()}")
+        self.tables.append(table)
+        return [("unsigned", "table_size", size), ("int", "half_range", half)], table.name
+
+    def _sparse_activation(self, op, layer: Layer) -> Layer:
+        n, c = op.feat.type.get_shape()
+        kind = op.kind.data
+        layer.kernel = {"relu": "spx::sparse_relu", "linear": "spx::sparse_linear"}.get(
+            kind, "spx::sparse_table_activation")
+        layer.base = "spx::sparse_activation_config"
+        layer.constants = [("unsigned", "n_max", n), ("unsigned", "n_chan", c),
+                           ("unsigned", "pixel_parallel", _factor(op.pixel_parallel, n))]
+        tables = []
+        if kind in ("sigmoid", "tanh"):
+            constants, table = self._table(op, op.feat, op.result)
+            layer.constants += constants
+            tables.append(table)
+        else:
+            self._assigns((_spec(op.feat), _spec(op.result)))
+        layer.args = [self._read(op.feat), self._read(op.hash), self._feat_out(op.result), *tables]
+        layer.template = [self._type(op.feat), self._type(op.hash), self._type(op.result)]
+        return layer
+
+    def _sparse_pool2d(self, op, layer: Layer) -> Layer:
+        n, c = op.feat.type.get_shape()
+        p = op.size.value.data
+        in_t, out_t = _spec(op.feat), _spec(op.feat_out)
+        acc_t = accumulator_type(in_t, p * p)  # the exact member sum
+        wide_w = acc_t.width + max(out_t.frac_bits - in_t.frac_bits, 0) + 1  # as codegen/numpy/kernels.py
+        layer.kernel, layer.base = "spx::sparse_pool2d", "spx::sparse_pool2d_config"
+        layer.constants = [("unsigned", "n_max", n), ("unsigned", "n_chan", c), ("unsigned", "size", p),
+                           ("unsigned", "height", op.height.value.data), ("unsigned", "width", op.width.value.data),
+                           ("spx::pool_mode", "mode", f"spx::pool_{op.mode.data}"),
+                           ("unsigned", "pixel_parallel", _factor(op.pixel_parallel, n))]
+        wide_t = FixedType(wide_w, wide_w - out_t.frac_bits)
+        self._assigns((wide_t, out_t) if op.mode.data == "avg" else (in_t, out_t))
+        layer.types = [("accum_t", acc_t.cpp()), ("wide_t", wide_t.cpp())]
+        layer.args = [self._read(op.feat), self._read(op.hash), self._feat_out(op.feat_out),
+                      self._hash_out(op.hash_out)]
+        layer.template = [self._type(op.feat), self._type(op.hash), self._type(op.feat_out), self._type(op.hash_out)]
+        return layer
+
+    def _sparse_flatten(self, op, layer: Layer) -> Layer:
+        n, c = op.feat.type.get_shape()
+        layer.kernel, layer.base = "spx::sparse_flatten", "spx::sparse_flatten_config"
+        layer.constants = [("unsigned", "n_max", n), ("unsigned", "n_chan", c),
+                           ("unsigned", "height", op.height.value.data), ("unsigned", "width", op.width.value.data),
+                           ("unsigned", "pixel_parallel", _factor(op.pixel_parallel, n))]
+        layer.args = [self._read(op.feat), self._read(op.hash), self._feat_out(op.result)]
+        layer.template = [self._type(op.feat), self._type(op.hash), self._type(op.result)]
+        return layer
+
+    def _dense(self, op, layer: Layer) -> Layer:
+        n_in, n_out = op.weight.type.get_shape()
+        layer.kernel, layer.base = "spx::dense", "spx::dense_config"
+        layer.constants = [("unsigned", "n_in", n_in), ("unsigned", "n_out", n_out),
+                           ("unsigned", "reuse_factor", _factor(op.reuse_factor, 1)),
+                           ("unsigned", "block_factor", "n_in * n_out / reuse_factor")]
+        self._accumulation(op, op.input)
+        w, b = self._const(op.weight, "weight"), self._const(op.bias, "bias")
+        layer.types = [("weight_t", f"{w}_t"), ("bias_t", f"{b}_t"), ("accum_t", op_accum_type(op).cpp())]
+        layer.args = [self._read(op.input), self._feat_out(op.result), w, b]
+        layer.template = [self._type(op.input), self._type(op.result)]
+        return layer
+
+    def _activation(self, op, layer: Layer) -> Layer:
+        n = math.prod(op.input.type.get_shape())
+        kind = op.kind.data
+        layer.kernel = {"relu": "spx::relu", "linear": "spx::linear", "softmax": "spx::softmax"}.get(
+            kind, "spx::table_activation")
+        layer.base = "spx::softmax_config" if kind == "softmax" else "spx::activation_config"
+        layer.constants = [("unsigned", "n_in", n)]
+        tables = []
+        if kind in ("relu", "linear"):
+            self._assigns((_spec(op.input), _spec(op.result)))
+        elif kind in ("sigmoid", "tanh"):
+            constants, table = self._table(op, op.input, op.result)
+            layer.constants += constants
+            tables.append(table)
+        else:
+            t = softmax_tables(_spec(op.input), n)
+            prod_t = product_type(t.exp_t, t.inv_t)
+            p_t = FixedType(prod_t.width + t.kmax, prod_t.int_bits, signed=False)  # as codegen/numpy/kernels.py
+            self._assigns((p_t, _spec(op.result)))
+            layer.constants += [("unsigned", "exp_size", t.exp_size), ("unsigned", "inv_size", t.inv_size),
+                                ("int", "exp_range", t.exp_range), ("unsigned", "kmax", t.kmax)]
+            layer.types = [("exp_t", t.exp_t.cpp()), ("inv_t", t.inv_t.cpp()), ("prod_t", p_t.cpp())]
+            for what, raw, spec in (("exp", t.exp_table, t.exp_t), ("inv", t.inv_table, t.inv_t)):
+                table = RawArray(f"{what}_table{self._k}", raw, spec,
+                                 f"{self._layer_name}: softmax {what} table, {len(raw)} entries of {spec.cpp()}")
+                self.tables.append(table)
+                tables.append(table.name)
+        layer.args = [self._read(op.input), self._feat_out(op.result), *tables]
+        layer.template = [self._type(op.input), self._type(op.result)]
+        return layer
+
+
+def _spec(value: SSAValue) -> FixedType:
+    return value.type.element_type.spec
+
+
+def _factor(attr, full: int) -> int:
+    return attr.value.data if attr is not None else full
+
+
+def _traced_results(op, name: str):
+    """(value, trace key) of an op's results, in the numpy target's trace layout."""
+    if isinstance(op, spx.InputReduceOp):
+        return [(op.feat, name), (op.hash, name + ":hash")]
+    if isinstance(op, spx.SparsePool2DOp):
+        return [(op.feat_out, name), (op.hash_out, name + ":hash")]
+    return [(op.results[0], name)]
+
+
+def _check_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name in _CPP_KEYWORDS or keyword.iskeyword(name):
+        raise SpxError(f"error: vitis target: model name {name!r} is not usable as a C++ function and "
+                       "file name (use letters, digits and '_')")
+    # global names of the generated code (typedefs, configs, constants, sizes; spx_* in the bridge)
+    generated = r"(layer|hash|w|b)\d+_t|config\d+|(exp_|inv_)?table\d+|[wb]\d+|input_t|result\d*_t|N_INPUT|N_OUTPUT\d*"
+    if re.fullmatch(generated + r"|spx_\w*|read_event", name):
+        raise SpxError(f"error: vitis target: model name {name!r} clashes with a generated C++ name")
+    return name
+
+
+# ------------------------------------------------------------------------------------ rendering
+
+
+def _banner(model: Model, what: str) -> str:
+    return (f"// {what} of `{model.name}`: generated by spx {spx_version()} (vitis target) from IR "
+            f"sha256 {model.ir_hash[:16]}.\n// Do not edit: regenerate from the IR instead.\n")
+
+
+def _header_file(model: Model, what: str, guard: str, *parts: str) -> str:
+    """A generated header: banner, include guard, then the parts separated by blank lines."""
+    guard = f"{model.name.upper()}_{guard}_H_"
+    return f"{_banner(model, what)}#ifndef {guard}\n#define {guard}\n\n" + "\n\n".join(parts) + "\n\n#endif\n"
+
+
+def signature(model: Model) -> str:
+    ports = ["const input_t x[N_INPUT]"] + [f"{o.type} {o.name}[N_OUTPUT{o.name[1:]}]" for o in model.outputs]
+    return f"void {model.name}({', '.join(ports)})"
+
+
+def render_parameters(model: Model) -> str:
+    shape = " x ".join(map(str, model.input_shape))
+    sizes = [f"static const unsigned N_INPUT = {math.prod(model.input_shape)};  // {shape}"]
+    sizes += [f"static const unsigned N_OUTPUT{o.name[1:]} = {o.size};" for o in model.outputs]
+    width = max(len(f"typedef {cpp} {name};") for name, cpp, _ in model.typedefs)
+    types = [f"{f'typedef {cpp} {name};':<{width}}  // {comment}" for name, cpp, comment in model.typedefs]
+    return _header_file(
+        model, "Types and layer configurations", "PARAMETERS", "#include <stdint.h>", "#include \"spx/spx.h\"",
+        "// ---- array sizes\n" + "\n".join(sizes),
+        "// ---- one type per value (ap_fixed spelled from the IR; hashes are ap_uint)\n" + "\n".join(types),
+        "// ---- one config per layer (constants read off the IR op and its schedule attributes)",
+        *(layer.config() for layer in model.layers))
+
+
+def render_top_header(model: Model) -> str:
+    return _header_file(model, "Top function declaration", "TOP", "#include \"parameters.h\"", f"{signature(model)};")
+
+
+def render_top(model: Model) -> str:
+    includes = [f"#include \"{model.name}.h\""] + (["#include \"tables.h\""] if model.tables else [])
+    includes += [f"#include \"weights/{c.name}.h\"" for c in model.consts.values()]
+    ports = ["x"] + [o.name for o in model.outputs]
+    pragmas = ["    #pragma HLS ARRAY_RESHAPE variable=x complete dim=0"]
+    pragmas += [f"    #pragma HLS ARRAY_PARTITION variable={o.name} complete dim=0" for o in model.outputs]
+    pragmas += [f"    #pragma HLS INTERFACE ap_vld port={p}" for p in ports] + ["    #pragma HLS DATAFLOW"]
+    return (_banner(model, "Top function") + "\n".join(includes) + f"\n\n{signature(model)} {{\n"
+            + "\n".join(pragmas + model.body) + "\n}\n")
+
+
+def _raw_comment(array: RawArray) -> str:
+    return f"// {array.comment}; raw integers: value = raw * 2^{-array.spec.frac_bits}"
+
+
+def render_const(model: Model, array: RawArray) -> str:
+    return _header_file(model, "Constant", array.name.upper(), _raw_comment(array), "#include <stdint.h>",
+                        array.declaration())
+
+
+def render_tables(model: Model) -> str:
+    parts = [f"{_raw_comment(t)}\n{t.declaration()}" for t in model.tables]
+    return _header_file(model, "Lookup tables (spx_ir.tables)", "TABLES", "#include <stdint.h>", *parts)
+
+
+def output_code(model: Model, indent: str, store: str) -> dict[str, str]:
+    """Test-bench / bridge snippets: declare the output arrays, call the top function, store each raw
+    output with the statement `store` (a format with one {} for the value)."""
+    declare = "\n".join(f"{indent}{o.type} {o.name}[N_OUTPUT{o.name[1:]}];" for o in model.outputs)
+    loops = [f"{indent}for (unsigned i = 0; i < N_OUTPUT{o.name[1:]}; i++) "
+             + store.format(f"spx::to_raw({o.name}[i])") + ";" for o in model.outputs]
+    return {"declare_outputs": declare, "store_outputs": "\n".join(loops),
+            "call": f"::{model.name}(x, {', '.join(o.name for o in model.outputs)});",  # never shadowed
+            "n_outputs_total": str(sum(o.size for o in model.outputs))}
+
+
+def _data_lines(raw: np.ndarray) -> str:
+    return "".join(" ".join(map(str, row)) + "\n" for row in raw.tolist())
+
+
+def reference_events(model: Model, n: int, seed: int = 0) -> np.ndarray:
+    """Test-bench events: sparse images (density 2..20 %) spanning the input type's range and beyond
+    (saturating, negative), plus an empty image and a full one."""
+    rng = np.random.default_rng(seed)
+    t = model.input_spec
+    lo, hi = t.min_raw * 2.0 ** -t.frac_bits, t.max_raw * 2.0 ** -t.frac_bits
+    span = max(hi - lo, 2.0 ** -t.frac_bits)
+    x = rng.uniform(lo - 0.1 * span, hi + 0.1 * span, size=(n, *model.input_shape))
+    density = rng.uniform(0.02, 0.2, size=(n,) + (1,) * len(model.input_shape))
+    x *= rng.random(x.shape) < density
+    if n > 0:
+        x[0] = 0.0
+    if n > 1:
+        x[1] = rng.uniform(lo, hi + 0.1 * span, size=model.input_shape)
+    return x
+
+
+# -------------------------------------------------------------------------------- the project
+
+
+def _check_out_dir(out: Path, force: bool) -> list[str]:
+    """Refuses an existing directory that is not an spx project; returns files a previous emit wrote."""
+    if out.exists() and not out.is_dir():
+        raise SpxError(f"error: output path {out} exists and is not a directory")
+    marker = out / MARKER
+    if marker.is_file():  # written by this target, or by spx's API / CLI around several targets
+        try:
+            info = json.loads(marker.read_text())
+            if info.get("generator") == "spx" or "spx" in info:
+                return [str(f) for f in info.get("files", [])]
+        except (ValueError, AttributeError, TypeError):
+            pass
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise SpxError(f"error: output directory {out} exists and is not an spx project (no {MARKER}); "
+                       "refusing to write into it (use force=True / --force)")
+    return []
+
+
+class _Writer:
+    """Writes files under one root, never outside it (paths are checked after resolving links)."""
+
+    def __init__(self, root: Path):
+        self.root = root.resolve()
+        self.written: list[str] = []
+
+    def path(self, rel: str) -> Path:
+        path = (self.root / rel).resolve()
+        if not path.is_relative_to(self.root):
+            raise SpxError(f"error: refusing to write {rel!r}: it resolves to {path}, outside the output "
+                           f"directory {self.root}")
+        return path
+
+    def write(self, rel: str, text: str) -> None:
+        path = self.path(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
+            tmp.write(text)
+        os.replace(tmp.name, path)  # atomic: a concurrent reader never sees a half-written file
+        self.written.append(rel)
+
+
+def emit(module: ModuleOp, out_dir, *, force: bool = False, part: str = DEFAULT_PART,
+         clock_period: float = DEFAULT_CLOCK_NS, events=None, tb_events: int = TB_EVENTS) -> Path:
+    """Writes the Vitis HLS project for a verified module into out_dir; returns out_dir.
+
+    events: float images [B, *input_shape] for the test bench (default: `tb_events` random ones);
+    their expected outputs come from the NumPy reference target."""
+    model = Model(module)
+    out = Path(out_dir)
+    previous = _check_out_dir(out, force)
+    writer = _Writer(out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = model.name
+
+    writer.write(f"firmware/{name}.cpp", render_top(model))
+    writer.write(f"firmware/{name}.h", render_top_header(model))
+    writer.write("firmware/parameters.h", render_parameters(model))
+    for array in model.consts.values():
+        writer.write(f"firmware/weights/{array.name}.h", render_const(model, array))
+    if model.tables:
+        writer.write("firmware/tables.h", render_tables(model))
+    for header in sorted(LIBRARY.glob("*.h")):
+        writer.write(f"firmware/spx/{header.name}", header.read_text())
+
+    x = reference_events(model, tb_events) if events is None else np.asarray(events, dtype=np.float64)
+    x_raw, y_raw = _expected(module, model, x)
+    writer.write("tb_data/tb_input_raw.dat", _data_lines(x_raw))
+    writer.write("tb_data/tb_output_raw.dat", _data_lines(y_raw))
+    tb_code = output_code(model, " " * 8, "got.push_back({})")
+    writer.write(f"tb/{name}_test.cpp", _fill("testbench.cpp", name=name, **tb_code))
+    writer.write("build_prj.tcl", _fill("build_prj.tcl", name=name, part=part, clock_period=f"{clock_period:g}"))
+    writer.write("README.md", _fill("README.md", name=name, part=part, clock_period=f"{clock_period:g}",
+                                    version=spx_version(), n_events=len(x)))
+
+    for rel in set(previous) - set(writer.written) - {MARKER}:  # files of an earlier emit no longer produced
+        path = writer.path(rel)
+        if path.is_file():
+            path.unlink()
+    info = {"generator": "spx", "target": "vitis", "name": name, "version": spx_version(),
+            "ir_sha256": model.ir_hash, "part": part, "clock_period": clock_period,
+            "files": sorted(writer.written)}
+    writer.write(MARKER, json.dumps(info, indent=1) + "\n")
+    return out
+
+
+def _expected(module: ModuleOp, model: Model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(raw inputs, raw expected outputs concatenated per event) from the NumPy reference target."""
+    from codegen.numpy.emit import load
+
+    if x.shape[1:] != model.input_shape:
+        shape = ", ".join(map(str, model.input_shape))
+        raise SpxError(f"error: test-bench events must have shape (B, {shape}), got {x.shape}")
+    n = len(x)
+    if n == 0:
+        return np.zeros((0, 0), np.int64), np.zeros((0, 0), np.int64)
+    outs = load(module).predict_raw(x)
+    outs = outs if isinstance(outs, list) else [outs]
+    return quantize(x, model.input_spec).reshape(n, -1), np.concatenate([o.reshape(n, -1) for o in outs], axis=1)
