@@ -30,7 +30,7 @@ from spx_ir.text import SpxError
 # Runtime part of every generated program: input checks, batching, tracing. It uses the names the
 # program section defines: INPUT_T, INPUT_SHAPE, OUTPUT_TYPES, LAYERS and _program(x, rec).
 RUNTIME = '''
-CHUNK = 2048  # events per _program call: the [B,N,N] pair arrays of a chunk stay in cache
+CHUNK = 2048  # events per _program call: large enough to amortise the per-call overhead
 
 
 def _check_input(x):

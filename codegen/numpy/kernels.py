@@ -23,6 +23,10 @@ Accumulation (sparse_conv2d, dense; the C++ kernels follow the same rule):
 
 Non-linear functions use the tables of spx_ir.tables (index rules documented there); the table
 values are already of out_t, so table lookups never count as clipped.
+
+Speed: the sparse ops work on flat lists (active pixels, the (slot, neighbour) pairs that are conv
+terms, pool members) held as 1-D arrays per channel, where numpy is fastest, and convert through
+`_convert`, which bypasses fixed.py's general path only where that provably changes nothing.
 """
 import numpy as np
 
@@ -37,20 +41,45 @@ ACTIVATIONS = SPARSE_ACTIVATIONS + ("softmax",)
 
 # ----------------------------------------------------------------------------------- helpers
 
-def _check_ndim(op: str, name: str, arr, ndim: int, layout: str) -> np.ndarray:
+def _check_ndim(op: str, name: str, arr, ndim: int, layout: str, keep_int=False) -> np.ndarray:
+    """arr as int64 (keep_int: dtypes int64 holds are kept as they are), after checking its rank."""
     arr = np.asarray(arr)
     if arr.ndim != ndim:
         raise ValueError(f"{op}: {name} must be {ndim}-D {layout}, got shape {arr.shape}")
+    if keep_int and np.can_cast(arr.dtype, np.int64):
+        return arr
     return arr.astype(np.int64, copy=False)
 
 
 def _per_event(mask: np.ndarray) -> np.ndarray:
-    return mask.reshape(mask.shape[0], -1).sum(axis=1).astype(np.int64)
+    return mask.sum(axis=tuple(range(1, mask.ndim)), dtype=np.int64)
 
 
 def _align(raw, t: FixedType, frac_bits: int) -> np.ndarray:
     """Raw of t rescaled exactly to `frac_bits` (>= t.frac_bits) fraction bits."""
     return np.asarray(raw, dtype=np.int64) << (frac_bits - t.frac_bits)
+
+
+def _convert(raw, src: FixedType, dst: FixedType):
+    """convert_counting(raw, src, dst), computed cheaply but identically (raws outside src's range
+    take the general path, which reports them):
+    * when it provably neither rounds nor overflows, it is a left shift: dst has at least src's
+      fraction bits and every raw, shifted, lies in [dst.min_raw + signed, dst.max_raw], where no
+      overflow mode changes a value;
+    * otherwise only the non-zero raws are converted: 0 becomes 0 in every mode, never overflowing.
+    """
+    raw = np.asarray(raw, dtype=np.int64)
+    lo, hi = (raw.min(), raw.max()) if raw.size else (0, 0)
+    if lo < src.min_raw or hi > src.max_raw:
+        return convert_counting(raw, src, dst)
+    shift = dst.frac_bits - src.frac_bits
+    if shift >= 0 and -((-dst.min_raw - dst.signed) >> shift) <= lo and hi <= dst.max_raw >> shift:
+        return raw << shift, np.zeros(raw.shape, dtype=bool)
+    out, ov = np.zeros(raw.shape, dtype=np.int64), np.zeros(raw.shape, dtype=bool)
+    nonzero = np.flatnonzero(raw != 0)
+    out.reshape(-1)[nonzero], ov.reshape(-1)[nonzero] = convert_counting(
+        raw.reshape(-1)[nonzero], src, dst)
+    return out, ov
 
 
 def _holds(outer: FixedType, inner: FixedType) -> bool:
@@ -72,8 +101,8 @@ def _accumulate(shape, exact_sum, terms, n_terms, prod_t, b, b_t, acc_t, out_t):
     if fast:
         total = _align(exact_sum(), prod_t, exact_t.frac_bits) + _align(b, b_t, exact_t.frac_bits)
         if acc_t is None:
-            return convert_counting(total, exact_t, out_t)
-        acc, ov = convert_counting(total, exact_t, acc_t)
+            return _convert(total, exact_t, out_t)
+        acc, ov = _convert(total, exact_t, acc_t)
     else:
         step_t = sum_type(acc_t, prod_t)
         acc, ov = (np.broadcast_to(a, shape) for a in convert_counting(b, b_t, acc_t))
@@ -83,7 +112,7 @@ def _accumulate(shape, exact_sum, terms, n_terms, prod_t, b, b_t, acc_t, out_t):
             if take is not None:
                 new, o = np.where(take, new, acc), take & o
             acc, ov = new, ov | o
-    out, o = convert_counting(acc, acc_t, out_t)
+    out, o = _convert(acc, acc_t, out_t)
     return out, ov | o
 
 
@@ -96,9 +125,9 @@ def _table_lookup(x, in_t, kind, out_t, table):
 def _elementwise(op, x, in_t, kind, out_t, table):
     """Elementwise activation of raw x: (raw of out_t, overflow mask)."""
     if kind == "relu":
-        return convert_counting(np.maximum(x, 0), in_t, out_t)
+        return _convert(np.maximum(x, 0), in_t, out_t)
     if kind == "linear":
-        return convert_counting(x, in_t, out_t)
+        return _convert(x, in_t, out_t)
     if kind in ("sigmoid", "tanh"):
         return _table_lookup(x, in_t, kind, out_t, table)
     valid = ACTIVATIONS if op == "activation" else SPARSE_ACTIVATIONS
@@ -121,6 +150,43 @@ def _softmax(x, in_t, out_t, tables):
     return convert_counting(p, p_t, out_t)
 
 
+def _window_pairs(h, wc, ne, kh_n: int, kw_n: int):
+    """Every conv term, in no particular order, as flat pair lists: (slot b*N+i, neighbour b*N+j,
+    kernel offset (dh+ph)*Kw + (dw+pw)) for non-empty i, j with j in i's 'same' window."""
+    b_n, n = h.shape
+    # Empty slots get rows no window reaches (non-empty rows are >= 0): -Kh as i, -2*Kh as j.
+    rows_i, rows_j = np.where(ne, h, -kh_n), np.where(ne, h, -2 * kh_n) + (kh_n - 1) // 2
+    # [N(i),N(j),B] offsets (events innermost: long vector loops), in int16 when that holds them
+    span = 2 * int(max(np.abs(h).max(initial=0), np.abs(wc).max(initial=0))) + 3 * max(kh_n, kw_n)
+    dt, udt = (np.int16, np.uint16) if span < 2**15 else (np.int64, np.uint64)
+    rows_i, rows_j, cols = (np.ascontiguousarray(a.T, dtype=dt) for a in (rows_i, rows_j, wc))
+    dh = rows_j[None, :, :] - rows_i[:, None, :]
+    dw = (cols + (kw_n - 1) // 2)[None, :, :] - cols[:, None, :]
+    # viewed unsigned, a negative offset is huge: one comparison checks both window bounds
+    pair = np.flatnonzero((dh.view(udt) < kh_n) & (dw.view(udt) < kw_n))
+    ij, ev = np.divmod(pair, b_n)
+    i, j = np.divmod(ij, n)
+    k = dh.reshape(-1)[pair].astype(np.int64) * kw_n + dw.reshape(-1)[pair]
+    return ev * n + i, ev * n + j, k
+
+
+def _scatter(shape, index, values) -> np.ndarray:
+    """Zeros of `shape` [..., C] with row `index` (flat over the leading axes) set to values[:, k]
+    for each row k: out.reshape(-1, C)[index] = values.T, by 1-D fancy assignment per channel
+    (numpy's fast path; values is [C, n])."""
+    out = np.zeros(shape, dtype=np.int64)
+    flat, c_n = out.reshape(-1), shape[-1]
+    for c, v in enumerate(values):
+        flat[index * c_n + c] = v
+    return out
+
+
+def _rank_in_runs(keys) -> np.ndarray:
+    """For sorted keys >= 0: each key's position within its run of equal keys."""
+    starts = np.flatnonzero(np.diff(keys, prepend=-1))
+    return np.arange(len(keys)) - np.repeat(starts, np.diff(starts, append=len(keys)))
+
+
 def _coords(op, hash_):
     if hash_.shape[-1] != 2:
         raise ValueError(f"{op}: hash must be [B,N,2], got shape {hash_.shape}")
@@ -130,23 +196,24 @@ def _coords(op, hash_):
 # ----------------------------------------------------------------------------------- ops
 
 def input_reduce(x, in_t, threshold_raw: int, n_max: int, feat_t):
-    """Dense x[B,H,W,C] -> (feat[B,N,C], hash[B,N,2], dropped[B], clipped[B]), N = n_max."""
-    x = _check_ndim("input_reduce", "x", x, 4, "[B,H,W,C]")
+    """Dense x[B,H,W,C] -> (feat[B,N,C], hash[B,N,2], dropped[B], clipped[B]), N = n_max.
+    x may be of any integer dtype holding in_t's raws (only the active pixels are widened)."""
+    x = _check_ndim("input_reduce", "x", x, 4, "[B,H,W,C]", keep_int=True)
     b_n, height, width, c_n = x.shape
-    pixels = x.reshape(b_n, height * width, c_n)
-    active = (pixels > threshold_raw).any(axis=-1)
-    rank = np.cumsum(active, axis=1) - 1                 # raster-order rank of each active pixel
-    ev, pix = np.nonzero(active & (rank < n_max))
-    slot = rank[ev, pix]
-    feat = np.zeros((b_n, n_max, c_n), dtype=np.int64)
-    hash_ = np.zeros((b_n, n_max, 2), dtype=np.int64)
-    vals, ov = convert_counting(pixels[ev, pix], in_t, feat_t)
-    feat[ev, slot] = vals
-    hash_[ev, slot, 0] = pix // width + 1
-    hash_[ev, slot, 1] = pix % width + 1
-    clipped = np.bincount(ev, weights=ov.sum(axis=-1), minlength=b_n).astype(np.int64)
-    dropped = np.maximum(active.sum(axis=1) - n_max, 0).astype(np.int64)
-    return feat, hash_, dropped, clipped
+    pixels = x.reshape(b_n * height * width, c_n)
+    above = pixels > threshold_raw
+    active = np.flatnonzero(above[:, 0] if c_n == 1 else above.any(axis=-1))  # b*H*W + pixel
+    ev = active // (height * width)
+    n_active = np.bincount(ev, minlength=b_n)
+    rank = _rank_in_runs(ev)                             # raster order within the event
+    kept = rank < n_max
+    ev, active, slot = ev[kept], active[kept], ev[kept] * n_max + rank[kept]   # slot: b*N + k
+    vals, ov = _convert(np.take(pixels, active, axis=0), in_t, feat_t)         # [kept, C]
+    pix = active - ev * (height * width)
+    feat = _scatter((b_n, n_max, c_n), slot, vals.T)
+    hash_ = _scatter((b_n, n_max, 2), slot, (pix // width + 1, pix % width + 1))
+    clipped = _per_event(_scatter(feat.shape, slot, ov.T))
+    return feat, hash_, np.maximum(n_active - n_max, 0), clipped
 
 
 def sparse_conv2d(feat, hash_, in_t, w, w_t, b, b_t, acc_t, out_t):
@@ -160,32 +227,34 @@ def sparse_conv2d(feat, hash_, in_t, w, w_t, b, b_t, acc_t, out_t):
         raise ValueError(f"sparse_conv2d: feat {feat.shape} / bias {b.shape} do not match "
                          f"kernel {w.shape}")
     h, wc, ne = _coords("sparse_conv2d", hash_)
-    dh = h[:, None, :] - h[:, :, None] + (kh_n - 1) // 2    # kernel row of neighbour j for slot i
-    dw = wc[:, None, :] - wc[:, :, None] + (kw_n - 1) // 2
-    valid = (ne[:, :, None] & ne[:, None, :]
-             & (dh >= 0) & (dh < kh_n) & (dw >= 0) & (dw < kw_n))   # [B,N(i),N(j)]
-    kidx = np.where(valid, dh * kw_n + dw, 0)
-    w_flat = w.reshape(kh_n * kw_n, ci_n, co_n)
-    n_slots = feat.shape[1]
+    slot, nb, k = _window_pairs(h, wc, ne, kh_n, kw_n)
+    b_n, n_slots = feat.shape[:2]
+    nb_feat = [np.take(feat[:, :, c], nb) for c in range(ci_n)]               # [Ci][P]
+    w_cols = w.reshape(kh_n * kw_n, ci_n, co_n)
+
+    def pair_products(c, o):
+        return nb_feat[c] * np.take(w_cols[:, c, o], k)                      # [P]
 
     def exact_sum():
-        total = np.zeros(feat.shape[:2] + (co_n,), dtype=np.int64)
-        for k in range(kh_n * kw_n):                      # each neighbour has one kernel offset
-            gathered = (valid & (kidx == k)).astype(np.int64) @ feat          # [B,N,Ci]
-            total += gathered @ w_flat[k]
-        return total
+        total = np.zeros((co_n, b_n * n_slots), dtype=np.int64)
+        for o in range(co_n):
+            np.add.at(total[o], slot, sum(pair_products(c, o) for c in range(ci_n)))
+        return total.T.reshape(b_n, n_slots, co_n)
 
     def terms():
-        # the r-th valid neighbour j of each slot i, j ascending (at most Kh*Kw of them)
-        n_nb = int(valid.sum(axis=-1).max(initial=0))
-        nb = np.argsort(~valid, axis=-1, kind="stable")[:, :, :n_nb]          # [B,N,R]
-        nb_k = np.take_along_axis(kidx, nb, axis=-1)
-        nb_ok = np.take_along_axis(valid, nb, axis=-1)
-        ev = np.arange(feat.shape[0])[:, None]
-        for r in range(n_nb):
-            take = nb_ok[:, :, r, None]
+        # the r-th term of every slot (neighbours ascending), then input channels ascending
+        order = np.argsort(slot * n_slots + nb % n_slots)
+        rank = np.empty_like(order)
+        rank[order] = _rank_in_runs(slot[order])
+        for r in range(int(rank.max(initial=-1)) + 1):
+            sel = rank == r
+            take = np.zeros(b_n * n_slots, dtype=bool)
+            take[slot[sel]] = True
             for c in range(ci_n):
-                yield feat[ev, nb[:, :, r], c][..., None] * w_flat[nb_k[:, :, r], c], take
+                term = np.zeros((b_n * n_slots, co_n), dtype=np.int64)
+                for o in range(co_n):
+                    term[slot[sel], o] = pair_products(c, o)[sel]
+                yield term.reshape(b_n, n_slots, co_n), take.reshape(b_n, n_slots, 1)
 
     n_terms = min(n_slots, kh_n * kw_n) * ci_n
     out, ov = _accumulate(feat.shape[:2] + (co_n,), exact_sum, terms, n_terms,
@@ -204,6 +273,24 @@ def sparse_activation(feat, hash_, in_t, kind, out_t, table=None):
     return np.where(keep, y, 0), _per_event(ov & keep)
 
 
+def _pool_groups(values, group, n_groups: int, in_t, p: int, mode: str, out_t):
+    """avg|max of the member values [C,M] of each group (`group` [M]: its index) -> (raw of out_t,
+    overflow mask), [C,n_groups]. avg: the exact sum / P^2, rounded once."""
+    if mode == "max":
+        best = np.full((len(values), n_groups), in_t.min_raw, dtype=np.int64)
+        for c, v in enumerate(values):
+            np.maximum.at(best[c], group, v)
+        return _convert(best, in_t, out_t)
+    total = np.zeros((len(values), n_groups), dtype=np.int64)
+    for c, v in enumerate(values):
+        np.add.at(total[c], group, v)
+    shift = out_t.frac_bits - in_t.frac_bits
+    num, den = (total << shift, p * p) if shift >= 0 else (total, (p * p) << -shift)
+    wide_w = accumulator_type(in_t, p * p).width + max(shift, 0) + 1
+    wide_t = FixedType(wide_w, wide_w - out_t.frac_bits, signed=True)
+    return _convert(divide_round(num, den, out_t.quant), wide_t, out_t)
+
+
 def sparse_pool2d(feat, hash_, in_t, size: int, mode: str, height: int, width: int, out_t):
     """'valid' P x P pooling -> (feat_out[B,N,C], hash_out[B,N,2], clipped[B]); the lowest slot of
     each pooled pixel carries the result, the other member slots become empty."""
@@ -212,31 +299,21 @@ def sparse_pool2d(feat, hash_, in_t, size: int, mode: str, height: int, width: i
     if mode not in ("avg", "max"):
         raise ValueError(f"sparse_pool2d: unsupported mode {mode!r} (supported: avg, max)")
     p = int(size)
+    b_n, n_slots, c_n = feat.shape
     h, wc, ne = _coords("sparse_pool2d", hash_)
-    ph, pw = h // p, wc // p
-    valid = ne & (ph < height // p) & (pw < width // p)
-    key = np.where(valid, ph * (width // p) + pw, -1)
-    same = valid[:, :, None] & valid[:, None, :] & (key[:, :, None] == key[:, None, :])
-    earlier = np.tril(np.ones(same.shape[1:], dtype=bool), k=-1)      # j < i
-    leader = valid & ~(same & earlier).any(axis=-1)
-    if mode == "avg":
-        total = same.astype(np.int64) @ feat                           # exact member sum
-        shift = out_t.frac_bits - in_t.frac_bits
-        num, den = (total << shift, p * p) if shift >= 0 else (total, (p * p) << -shift)
-        wide_w = accumulator_type(in_t, p * p).width + max(shift, 0) + 1
-        wide_t = FixedType(wide_w, wide_w - out_t.frac_bits, signed=True)
-        out, ov = convert_counting(divide_round(num, den, out_t.quant), wide_t, out_t)
-    else:
-        best = np.full(feat.shape, in_t.min_raw, dtype=np.int64)
-        offset = (h % p) * p + wc % p                                  # position inside window
-        for k in range(p * p):                                         # <= 1 member per offset
-            member = same & (offset[:, None, :] == k)
-            best = np.where(member.any(axis=-1)[..., None],
-                            np.maximum(best, member.astype(np.int64) @ feat), best)
-        out, ov = convert_counting(best, in_t, out_t)
-    keep = leader[..., None]
-    hash_out = np.where(keep, np.stack([ph + 1, pw + 1], axis=-1), 0)
-    return np.where(keep, out, 0), hash_out, _per_event(ov & keep)
+    ph, pw = (h // p).reshape(-1), (wc // p).reshape(-1)
+    member = np.flatnonzero(ne.reshape(-1) & (ph < height // p) & (pw < width // p))  # b*N + i
+    pixel = (member // n_slots * (height // p) + ph[member]) * (width // p) + pw[member]
+    order = np.argsort(pixel, kind="stable")            # by (event, pooled pixel), then slot
+    member, pixel = member[order], pixel[order]
+    first = np.diff(pixel, prepend=-1) != 0             # the lowest slot of each pooled pixel
+    leader = member[first]
+    channels = feat.reshape(-1, c_n).T                  # [C, B*N]
+    out, ov = _pool_groups(np.take(channels, member, axis=1), np.cumsum(first) - 1, len(leader),
+                           in_t, p, mode, out_t)
+    return (_scatter(feat.shape, leader, out),
+            _scatter(hash_.shape, leader, (ph[leader] + 1, pw[leader] + 1)),
+            _per_event(_scatter(feat.shape, leader, ov)))
 
 
 def sparse_flatten(feat, hash_, height: int, width: int):
@@ -247,11 +324,11 @@ def sparse_flatten(feat, hash_, height: int, width: int):
     if np.any(ne & ((h >= height) | (wc >= width))):
         raise ValueError(f"sparse_flatten: a hash coordinate lies outside the {height}x{width} "
                          "image")
-    b_n, _, c_n = feat.shape
-    flat = np.zeros((b_n, height * width, c_n), dtype=np.int64)
-    ev, slot = np.nonzero(ne)
-    flat[ev, h[ev, slot] * width + wc[ev, slot]] = feat[ev, slot]
-    return flat.reshape(b_n, height * width * c_n)
+    b_n, n_slots, c_n = feat.shape
+    slot = np.flatnonzero(ne)                                             # b*N + i
+    pixel = (slot // n_slots * height + h.reshape(-1)[slot]) * width + wc.reshape(-1)[slot]
+    values = np.take(feat.reshape(-1, c_n), slot, axis=0).T
+    return _scatter((b_n * height * width, c_n), pixel, values).reshape(b_n, height * width * c_n)
 
 
 def dense(x, in_t, w, w_t, b, b_t, acc_t, out_t):
