@@ -20,6 +20,4 @@ test: setup
 	$(PY) -m pytest -q
 
 demo: setup
-	$(VENV)/bin/spx-opt examples/neutrino_sparse_l.mlir -p canonicalize -o /dev/null && \
-	$(VENV)/bin/spx-opt --list-passes && \
-	grep -v 'spx.const' examples/neutrino_sparse_l.mlir
+	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/spx demo --out out/demo

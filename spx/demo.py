@@ -69,11 +69,12 @@ class Row:
 
 
 def train(model, x, y, classes, epochs, lr=3e-3):
+    """Adam, batch 64, XLA-compiled steps; Keras prints one progress line per epoch."""
     import tf_keras as keras
 
     loss = "binary_crossentropy" if classes == 2 else "sparse_categorical_crossentropy"
-    model.compile(keras.optimizers.Adam(lr), loss, metrics=["accuracy"])
-    model.fit(x, y, epochs=epochs, batch_size=128, verbose=2)
+    model.compile(keras.optimizers.Adam(lr), loss, metrics=["accuracy"], jit_compile=True)
+    model.fit(x, y, epochs=epochs, batch_size=64, verbose=2)
     return model
 
 
@@ -190,7 +191,8 @@ def main(args) -> int:
     x_train, y_train, x_test, y_test = datasets.load(args.dataset)
     sizes = {"l": 20} if args.quick else SIZES
     bit_widths = (16,) if args.quick else (8, 16)
-    epochs = 2 if args.quick else int(os.environ.get("SPX_DEMO_EPOCHS", "6"))
+    epochs = 2 if args.quick else int(os.environ.get("SPX_DEMO_EPOCHS", "12"))
+    tune_epochs = 1 if args.quick else max(1, epochs // 4)
     rows: list[Row] = []
 
     log(f"[train] standard CNN (float), {epochs} epochs")
@@ -198,16 +200,18 @@ def main(args) -> int:
     acc, auc = evaluate(standard.predict(x_test, verbose=0), y_test, classes)
     rows.append(Row("standard CNN", "float", "-", acc, auc))
 
+    # N changes no weight shape: one float sparse model (largest N) seeds every quantized variant
+    n_float = max(sizes.values())
+    log(f"[train] sparse float model (N={n_float}, threshold {threshold}), {epochs} epochs")
+    float_model = train(build(n_max=n_float, threshold=threshold), x_train, y_train, classes, epochs)
     for tag, n in sizes.items():
-        log(f"[train] sparse-{tag} (N={n}) float, {epochs} epochs")
-        float_model = train(build(n_max=n, threshold=threshold), x_train, y_train, classes, epochs)
         for bits in bit_widths:
-            log(f"[train] sparse-{tag} (N={n}) {bits} bit: QKeras fine-tune from the float weights")
+            log(f"[train] sparse-{tag} (N={n}) {bits} bit: QKeras fine-tune from the float weights, {tune_epochs} epochs")
             q = build(n_max=n, bits=bits, threshold=threshold)
             for layer in q.layers:
                 if layer.get_weights():
                     layer.set_weights(float_model.get_layer(layer.name).get_weights())
-            q = train(q, x_train, y_train, classes, max(1, epochs // 2), lr=1e-3)
+            q = train(q, x_train, y_train, classes, tune_epochs, lr=1e-3)
             log(f"[compile] sparse-{tag} {bits} bit -> {out / f'sparse_{tag}_{bits}b'}")
             row = Row(f"sparse-{tag}", str(bits), str(n), 0.0, 0.0)
             rows.append(compile_and_check(q, x_test, y_test, classes, out / f"sparse_{tag}_{bits}b", row))
