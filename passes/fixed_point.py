@@ -33,7 +33,7 @@ from passes.registry import register_pass
 from spx_ir import dialect as spx
 from spx_ir.accum import conv_terms, exact_sum_type
 from spx_ir.fixed import MAX_WIDTH, FixedType
-from spx_ir.text import SpxError
+from spx_ir.text import SpxError, load_npy
 
 
 class AccumulatorWarning(UserWarning):
@@ -154,13 +154,7 @@ class FixedPoint(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         data = None
         if self.profile is not None:
-            path = Path(self.profile)
-            if not path.is_file():
-                raise SpxError(f"error: pass '{self.name}': option profile={self.profile}: no such file")
-            try:
-                data = np.load(path, allow_pickle=False)
-            except ValueError as err:
-                raise SpxError(f"error: pass '{self.name}': option profile={self.profile}: not a .npy array ({err})") from None
+            data = load_npy(self.profile, f"error: pass '{self.name}': option profile={self.profile}")
         for message in assign_accumulators(op, self.max_accum_width, data):
             # one line on stderr, located at the pass rather than at a Python source line
             warnings.warn_explicit(message, AccumulatorWarning, f"<{self.name}>", 1, module=__name__)

@@ -80,15 +80,10 @@ def _predict(args) -> int:
     import numpy as np
 
     from spx.api import open_project
+    from spx_ir.text import load_npy
 
     cm = open_project(args.project)
-    src = Path(args.input)
-    if not src.is_file():
-        raise FileNotFoundError(f"{args.input}: error: no such file")
-    try:
-        x = np.load(src, allow_pickle=False)
-    except ValueError as err:
-        raise FileNotFoundError(f"{args.input}: error: not a .npy array") from None
+    x = load_npy(args.input, f"{args.input}: error")
     try:
         y = cm.predict(x, backend=args.backend)
     except ValueError as err:

@@ -58,3 +58,17 @@ def _line_col(span) -> tuple[int, int]:
     text = span.input.content
     before = text[: span.start]
     return before.count("\n") + 1, span.start - (before.rfind("\n") + 1) + 1
+
+
+def load_npy(path, where: str):
+    """A .npy array from a user-given path; SpxError `<where>: no such file` / `not a .npy array`."""
+    from pathlib import Path
+
+    import numpy as np
+
+    if not Path(path).is_file():
+        raise SpxError(f"{where}: no such file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError:
+        raise SpxError(f"{where}: not a .npy array") from None
