@@ -89,13 +89,19 @@ def prepare_output_dir(out_dir, force: bool) -> Path:
     return out
 
 
-def load_model_file(path) -> object:
-    """A Keras model (.keras/.h5) or spx IR (.mlir); one-line errors for missing/unloadable files."""
+def load_model_file(path, config: dict | None = None) -> object:
+    """A Keras model (.keras/.h5) or spx IR (.mlir); one-line errors for missing/unloadable files.
+    A Keras 3 .keras (sparsepixels + HGQ2) is read without Keras and returned lowered (with `config`)."""
     p = Path(path)
     if not p.is_file():
         raise SpxError(f"{path}: error: no such file")
     if p.suffix == ".mlir":
         return parse_module(p.read_text(), str(p))
+    if p.suffix == ".keras":
+        import frontends.sparsepixels as sparsepixels
+
+        if sparsepixels.is_keras3_archive(p):
+            return sparsepixels.load(p, config)
     if p.suffix in (".keras", ".h5"):
         import frontends.keras  # noqa: F401  registers custom objects (and forces Keras 2)
         import tf_keras
@@ -104,6 +110,7 @@ def load_model_file(path) -> object:
             return tf_keras.models.load_model(str(p), compile=False)
         except Exception as err:  # noqa: BLE001  any loader failure is the user's file
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            first = first if len(first) <= 200 else first[:200] + "..."  # never a model's whole JSON config
             raise SpxError(f"{path}: error: cannot load Keras model: {first}") from None
     raise SpxError(f"{path}: error: unknown model format '{p.suffix}' (expected .keras, .h5 or .mlir)")
 
@@ -125,13 +132,19 @@ def load_config(path) -> dict | None:
 
 
 def compile(model, config: dict | None = None, pipeline: str | None = None) -> CompiledModel:  # noqa: A001
-    """Lowers a Keras model (or takes an spx module / .mlir / .keras path) and runs the pipeline."""
+    """Lowers a Keras model (tf-keras/QKeras, or a live Keras 3 sparsepixels model), or takes an spx
+    module / .mlir / .keras path (tf-keras or sparsepixels), and runs the pipeline."""
     from xdsl.dialects.builtin import ModuleOp
 
     from passes import run_pipeline
 
     if isinstance(model, (str, Path)):
-        model = load_model_file(model)
+        model = load_model_file(model, config)
+    elif not isinstance(model, ModuleOp):
+        import frontends.sparsepixels as sparsepixels
+
+        if sparsepixels.is_keras3_model(model):  # a live Keras 3 (sparsepixels + HGQ2) model
+            model = sparsepixels.from_model(model, config)
     if not isinstance(model, ModuleOp):
         from frontends.keras.lower import from_keras
 

@@ -145,6 +145,11 @@ def tensor(shape: Sequence[int], t: FixedType | FixedPointType) -> TensorType:
 SPARSE_ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh")
 ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh", "softmax")
 POOL_MODES = ("avg", "max")
+# Semantic variants (DESIGN.md §2): the first value is the §3 default (attribute absent).
+ACTIVITY_VARIANTS = ("any", "channel0")      # input_reduce: a pixel is active if any channel / channel 0 > t
+BIAS_VARIANTS = ("active", "nonzero")         # sparse_conv2d: bias at every active pixel / where the sum != 0
+INACTIVE_VARIANTS = ("skip", "zero")          # sparse_pool2d max: inactive window pixels skipped / count as 0
+HGQ_OVERFLOW_MODES = ("WRAP", "SAT", "SAT_SYM")
 
 
 def _shape(op: IRDLOperation, value: SSAValue, what: str) -> tuple[int, ...]:
@@ -218,6 +223,18 @@ def _check_image_size(op: IRDLOperation, hash_value: SSAValue, height: int, widt
         raise VerifyException(
             f"{op.name}: height x width = {height}x{width} does not match the {size[0]}x{size[1]} image its hash indexes"
         )
+
+
+def _variant(op: IRDLOperation, what: str, attr: StringAttr | None, valid: Sequence[str]) -> None:
+    if attr is not None and attr.data not in valid:
+        raise VerifyException(f"{op.name}: unknown {what} '{attr.data}', expected one of {', '.join(valid)}")
+
+
+def variant(op: IRDLOperation, what: str) -> str:
+    """The value of a semantic-variant property, or its §3 default when absent."""
+    defaults = {"activity": ACTIVITY_VARIANTS, "bias_mode": BIAS_VARIANTS, "inactive": INACTIVE_VARIANTS}
+    attr = getattr(op, what)
+    return defaults[what][0] if attr is None else attr.data
 
 
 def _int(value: int) -> IntegerAttr:
@@ -296,6 +313,7 @@ class InputReduceOp(IRDLOperation):
     image = operand_def(TensorType)
     n_max = prop_def(IntegerAttr)
     threshold = prop_def(FloatAttr)
+    activity = opt_prop_def(StringAttr)
     pixel_parallel = opt_prop_def(IntegerAttr)
     feat = result_def(TensorType)
     hash = result_def(TensorType)
@@ -324,6 +342,7 @@ class InputReduceOp(IRDLOperation):
             )
         if not math.isfinite(self.threshold.value.data):
             raise VerifyException(f"{self.name}: threshold must be finite")
+        _variant(self, "activity", self.activity, ACTIVITY_VARIANTS)
         _divides(self, "pixel_parallel", self.pixel_parallel, n)
 
 
@@ -337,6 +356,7 @@ class SparseConv2DOp(IRDLOperation):
     weight = operand_def(TensorType)
     bias = operand_def(TensorType)
     accum_type = opt_prop_def(Attribute)
+    bias_mode = opt_prop_def(StringAttr)
     pixel_parallel = opt_prop_def(IntegerAttr)
     filter_parallel = opt_prop_def(IntegerAttr)
     channel_parallel = opt_prop_def(IntegerAttr)
@@ -360,6 +380,16 @@ class SparseConv2DOp(IRDLOperation):
         _expect_shape(self, "bias", _fixed_tensor(self, self.bias, "bias", rank=1), (co,))
         _expect_shape(self, "result", _fixed_tensor(self, self.result, "result", rank=2), (n, co))
         _accum(self)
+        _variant(self, "bias_mode", self.bias_mode, BIAS_VARIANTS)
+        if variant(self, "bias_mode") == "nonzero" and self.accum_type is not None:
+            from spx_ir.accum import conv_terms, exact_sum_type
+
+            spec = lambda v: v.type.element_type.spec  # noqa: E731
+            exact = exact_sum_type(spec(self.feat), spec(self.weight), spec(self.bias), conv_terms(n, kh, kw, ci))
+            acc, shift = self.accum_type.spec, self.accum_type.spec.frac_bits - exact.frac_bits
+            if shift < 0 or acc.min_raw > exact.min_raw << shift or exact.max_raw << shift > acc.max_raw:
+                raise VerifyException(f"{self.name}: bias_mode 'nonzero' needs exact accumulation: accum_type {acc} "
+                                      f"does not hold the exact sum type {exact}")
         _divides(self, "pixel_parallel", self.pixel_parallel, n)
         _divides(self, "filter_parallel", self.filter_parallel, co)
         _divides(self, "channel_parallel", self.channel_parallel, ci)
@@ -405,7 +435,9 @@ class SparsePool2DOp(IRDLOperation):
     mode = prop_def(StringAttr)
     height = prop_def(IntegerAttr)
     width = prop_def(IntegerAttr)
+    inactive = opt_prop_def(StringAttr)
     pixel_parallel = opt_prop_def(IntegerAttr)
+    channel_parallel = opt_prop_def(IntegerAttr)
     feat_out = result_def(TensorType)
     hash_out = result_def(TensorType)
     traits = traits_def(Pure())
@@ -434,7 +466,11 @@ class SparsePool2DOp(IRDLOperation):
         bits = _hash_tensor(self, self.hash_out, "hash_out", n)
         if bits < hash_width(h // p, w // p):
             raise VerifyException(f"{self.name}: hash_out ui{bits} cannot hold coordinates of the pooled {h // p}x{w // p} image")
+        _variant(self, "inactive", self.inactive, INACTIVE_VARIANTS)
+        if self.inactive is not None and self.mode.data != "max":
+            raise VerifyException(f"{self.name}: 'inactive' applies to max pooling only (avg counts inactive pixels as 0)")
         _divides(self, "pixel_parallel", self.pixel_parallel, n)
+        _divides(self, "channel_parallel", self.channel_parallel, c)
 
 
 @irdl_op_definition
@@ -528,8 +564,102 @@ class ActivationOp(IRDLOperation):
             _positive(self, "table_size", self.table_size.value.data)
 
 
+def _quantizer_table(op: IRDLOperation, table_shape: Sequence[int], in_value: SSAValue, out_value: SSAValue) -> None:
+    """Checks the `kif` table (k, i, f per element, i + f >= 0), the modes, and that the result type
+    holds every element's values exactly (and the input, aligned to it, fits the arithmetic limit)."""
+    kif_type = op.kif.type
+    if not isinstance(kif_type.element_type, IntegerType):
+        raise VerifyException(f"{op.name}: kif must hold integers, got {kif_type}")
+    _expect_shape(op, "kif", kif_type.get_shape(), (*table_shape, 3))
+    if op.quant.data not in QUANT_MODES:
+        raise VerifyException(f"{op.name}: unknown quantization mode '{op.quant.data}', expected one of {', '.join(QUANT_MODES)}")
+    if op.overflow.data not in HGQ_OVERFLOW_MODES:
+        raise VerifyException(f"{op.name}: unknown overflow mode '{op.overflow.data}', expected one of {', '.join(HGQ_OVERFLOW_MODES)}")
+    values = op.kif.get_values()
+    k, i, f = values[0::3], values[1::3], values[2::3]
+    if any(v not in (0, 1) for v in k):
+        raise VerifyException(f"{op.name}: k must be 0 or 1")
+    if any(a + b < 0 for a, b in zip(i, f)):
+        raise VerifyException(f"{op.name}: every element needs i + f >= 0")
+    out_t, in_t = out_value.type.element_type.spec, in_value.type.element_type.spec  # type: ignore[attr-defined]
+    used = [(a, b, c) for a, b, c in zip(k, i, f) if a + b + c > 0]
+    need_f = max((c for _, _, c in used), default=out_t.frac_bits)
+    need_i = max((a + b for a, b, _ in used), default=0)
+    signed = any(a for a, _, _ in used)
+    if out_t.frac_bits < need_f or out_t.int_bits < need_i or (signed and not out_t.signed):
+        raise VerifyException(f"{op.name}: result type {out_t} does not hold every element's values "
+                              f"(needs {need_f} fraction bits, {need_i} integer bits{', signed' if signed else ''})")
+    if in_t.int_bits + max(out_t.frac_bits, in_t.frac_bits) > 61:
+        raise VerifyException(f"{op.name}: input {in_t} aligned to {out_t.frac_bits} fraction bits exceeds the 62-bit arithmetic limit")
+
+
+@irdl_op_definition
+class QuantizeOp(IRDLOperation):
+    """Per-element fixed-point quantization (HGQ2 `kif` quantizers): element e of the input is rounded
+    to 2^-f_e by `quant`, then brought into k_e-signed, i_e-integer-bit range by `overflow`
+    (ap_fixed<k+i+f, k+i> semantics; an element with k+i+f = 0 is 0, and SAT_SYM is symmetric for
+    every width). `kif` holds (k, i, f) per element: shape = input shape + [3]."""
+
+    name = "spx.quantize"
+    input = operand_def(TensorType)
+    kif = prop_def(DenseIntOrFPElementsAttr)
+    quant = prop_def(StringAttr)
+    overflow = prop_def(StringAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, x: SSAValue, kif, quant: str, overflow: str, out_t: FixedType):
+        props = {"kif": _payload(kif.shape, kif.reshape(-1).tolist()), "quant": StringAttr(quant), "overflow": StringAttr(overflow)}
+        super().__init__(operands=[x], properties=props, result_types=[tensor(x.type.get_shape(), out_t)])
+
+    def verify_(self) -> None:
+        shape = _fixed_tensor(self, self.input, "input")
+        _expect_shape(self, "result", _fixed_tensor(self, self.result, "result"), shape)
+        _quantizer_table(self, shape, self.input, self.result)
+
+
+@irdl_op_definition
+class SparseQuantizeOp(IRDLOperation):
+    """spx.quantize of sparse features: slot s, channel c uses the table entry of its pixel,
+    kif[h_s - 1, w_s - 1, c] (HGQ2's per-position input quantizers); empty slots stay 0."""
+
+    name = "spx.sparse_quantize"
+    feat = operand_def(TensorType)
+    hash = operand_def(TensorType)
+    kif = prop_def(DenseIntOrFPElementsAttr)
+    quant = prop_def(StringAttr)
+    overflow = prop_def(StringAttr)
+    height = prop_def(IntegerAttr)
+    width = prop_def(IntegerAttr)
+    pixel_parallel = opt_prop_def(IntegerAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$feat `,` $hash attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, feat: SSAValue, hash: SSAValue, kif, quant: str, overflow: str, out_t: FixedType):
+        h, w, _, _ = kif.shape
+        props = {"kif": _payload(kif.shape, kif.reshape(-1).tolist()), "quant": StringAttr(quant),
+                 "overflow": StringAttr(overflow), "height": _int(h), "width": _int(w)}
+        super().__init__(operands=[feat, hash], properties=props, result_types=[tensor(feat.type.get_shape(), out_t)])
+
+    def verify_(self) -> None:
+        n, c = _fixed_tensor(self, self.feat, "feat", rank=2)
+        _hash_tensor(self, self.hash, "hash", n)
+        h, w = self.height.value.data, self.width.value.data
+        _positive(self, "height", h)
+        _positive(self, "width", w)
+        _check_image_size(self, self.hash, h, w)
+        _expect_shape(self, "result", _fixed_tensor(self, self.result, "result", rank=2), (n, c))
+        _quantizer_table(self, (h, w, c), self.feat, self.result)
+        _divides(self, "pixel_parallel", self.pixel_parallel, n)
+
+
 SPX = Dialect(
     "spx",
-    [ConstOp, InputReduceOp, SparseConv2DOp, SparseActivationOp, SparsePool2DOp, SparseFlattenOp, DenseOp, ActivationOp],
+    [ConstOp, InputReduceOp, SparseConv2DOp, SparseActivationOp, SparsePool2DOp, SparseFlattenOp, DenseOp, ActivationOp,
+     QuantizeOp, SparseQuantizeOp],
     [FixedPointType],
 )

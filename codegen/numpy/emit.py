@@ -205,12 +205,14 @@ class _Program:
             in_t = op.image.type.element_type.spec
             thr = int(quantize(np.array([op.threshold.value.data]), in_t)[0])
             f, h = n(op.feat), n(op.hash)
-            return (f"{f}, {h}, dropped, c = input_reduce({n(op.image)}, {e(op.image)}, {thr}, {op.n_max.value.data}, {e(op.feat)}); "
+            return (f"{f}, {h}, dropped, c = input_reduce({n(op.image)}, {e(op.image)}, {thr}, {op.n_max.value.data}, {e(op.feat)}, "
+                    f"{spx.variant(op, 'activity')!r}); "
                     f"rec({layer!r}, {e(op.feat)}, c, {f}, {h}, dropped)")
         if isinstance(op, spx.SparseConv2DOp):
             r = n(op.result)
             return (f"{r}, c = sparse_conv2d({n(op.feat)}, {n(op.hash)}, {e(op.feat)}, {n(op.weight)}, {e(op.weight)}, "
-                    f"{n(op.bias)}, {e(op.bias)}, {self.acc(op)}, {e(op.result)}); rec({layer!r}, {e(op.result)}, c, {r}, {n(op.hash)})")
+                    f"{n(op.bias)}, {e(op.bias)}, {self.acc(op)}, {e(op.result)}, {spx.variant(op, 'bias_mode')!r}); "
+                    f"rec({layer!r}, {e(op.result)}, c, {r}, {n(op.hash)})")
         if isinstance(op, spx.SparseActivationOp):
             r = n(op.result)
             return (f"{r}, c = sparse_activation({n(op.feat)}, {n(op.hash)}, {e(op.feat)}, {op.kind.data!r}, {e(op.result)}, "
@@ -218,7 +220,17 @@ class _Program:
         if isinstance(op, spx.SparsePool2DOp):
             f, h = n(op.feat_out), n(op.hash_out)
             return (f"{f}, {h}, c = sparse_pool2d({n(op.feat)}, {n(op.hash)}, {e(op.feat)}, {op.size.value.data}, {op.mode.data!r}, "
-                    f"{op.height.value.data}, {op.width.value.data}, {e(op.feat_out)}); rec({layer!r}, {e(op.feat_out)}, c, {f}, {h})")
+                    f"{op.height.value.data}, {op.width.value.data}, {e(op.feat_out)}, {spx.variant(op, 'inactive')!r}); "
+                    f"rec({layer!r}, {e(op.feat_out)}, c, {f}, {h})")
+        if isinstance(op, (spx.QuantizeOp, spx.SparseQuantizeOp)):
+            r, table = n(op.result), f"kif{len(self.weights)}"
+            self.weights[table] = np.array(op.kif.get_values(), dtype=np.int64).reshape(op.kif.type.get_shape())
+            modes = f"{op.quant.data!r}, {op.overflow.data!r}, {e(op.result)}"
+            if isinstance(op, spx.QuantizeOp):
+                return (f"{r}, c = quantize_elements({n(op.input)}, {e(op.input)}, W[{table!r}], {modes}); "
+                        f"rec({layer!r}, {e(op.result)}, c, {r})")
+            return (f"{r}, c = sparse_quantize({n(op.feat)}, {n(op.hash)}, {e(op.feat)}, W[{table!r}], {modes}); "
+                    f"rec({layer!r}, {e(op.result)}, c, {r}, {n(op.hash)})")
         if isinstance(op, spx.SparseFlattenOp):
             r = n(op.result)
             return (f"{r} = sparse_flatten({n(op.feat)}, {n(op.hash)}, {op.height.value.data}, {op.width.value.data}); "

@@ -195,14 +195,15 @@ def _coords(op, hash_):
 
 # ----------------------------------------------------------------------------------- ops
 
-def input_reduce(x, in_t, threshold_raw: int, n_max: int, feat_t):
+def input_reduce(x, in_t, threshold_raw: int, n_max: int, feat_t, activity: str = "any"):
     """Dense x[B,H,W,C] -> (feat[B,N,C], hash[B,N,2], dropped[B], clipped[B]), N = n_max.
-    x may be of any integer dtype holding in_t's raws (only the active pixels are widened)."""
+    x may be of any integer dtype holding in_t's raws (only the active pixels are widened).
+    activity: 'any' (a pixel is active if any channel > threshold) or 'channel0' (channel 0 only)."""
     x = _check_ndim("input_reduce", "x", x, 4, "[B,H,W,C]", keep_int=True)
     b_n, height, width, c_n = x.shape
     pixels = x.reshape(b_n * height * width, c_n)
     above = pixels > threshold_raw
-    active = np.flatnonzero(above[:, 0] if c_n == 1 else above.any(axis=-1))  # b*H*W + pixel
+    active = np.flatnonzero(above[:, 0] if c_n == 1 or activity == "channel0" else above.any(axis=-1))
     ev = active // (height * width)
     n_active = np.bincount(ev, minlength=b_n)
     rank = _rank_in_runs(ev)                             # raster order within the event
@@ -216,8 +217,10 @@ def input_reduce(x, in_t, threshold_raw: int, n_max: int, feat_t):
     return feat, hash_, np.maximum(n_active - n_max, 0), clipped
 
 
-def sparse_conv2d(feat, hash_, in_t, w, w_t, b, b_t, acc_t, out_t):
-    """'same' stride-1 sparse convolution on the active slots -> (feat_out[B,N,Co], clipped[B])."""
+def sparse_conv2d(feat, hash_, in_t, w, w_t, b, b_t, acc_t, out_t, bias_mode: str = "active"):
+    """'same' stride-1 sparse convolution on the active slots -> (feat_out[B,N,Co], clipped[B]).
+    bias_mode 'active': the bias is added at every active slot; 'nonzero' (exact accumulation only):
+    only where the sum of products is non-zero (the accumulator must hold the exact sum)."""
     feat = _check_ndim("sparse_conv2d", "feat", feat, 3, "[B,N,Ci]")
     hash_ = _check_ndim("sparse_conv2d", "hash", hash_, 3, "[B,N,2]")
     w = _check_ndim("sparse_conv2d", "kernel", w, 4, "[Kh,Kw,Ci,Co]")
@@ -257,6 +260,14 @@ def sparse_conv2d(feat, hash_, in_t, w, w_t, b, b_t, acc_t, out_t):
                 yield term.reshape(b_n, n_slots, co_n), take.reshape(b_n, n_slots, 1)
 
     n_terms = min(n_slots, kh_n * kw_n) * ci_n
+    if bias_mode == "nonzero":
+        exact_t = sum_type(accumulator_type(product_type(in_t, w_t), max(n_terms, 1)), b_t)
+        if acc_t is not None and not _holds(acc_t, exact_t):
+            raise ValueError(f"sparse_conv2d: bias_mode 'nonzero' needs exact accumulation, {acc_t} does not "
+                             f"hold {exact_t}")
+        products = exact_sum()
+        b = np.where(products != 0, b, 0)
+        exact_sum = lambda: products  # noqa: E731
     out, ov = _accumulate(feat.shape[:2] + (co_n,), exact_sum, terms, n_terms,
                           product_type(in_t, w_t), b, b_t, acc_t, out_t)
     keep = ne[:, :, None]
@@ -273,13 +284,17 @@ def sparse_activation(feat, hash_, in_t, kind, out_t, table=None):
     return np.where(keep, y, 0), _per_event(ov & keep)
 
 
-def _pool_groups(values, group, n_groups: int, in_t, p: int, mode: str, out_t):
+def _pool_groups(values, group, n_groups: int, in_t, p: int, mode: str, out_t, inactive="skip"):
     """avg|max of the member values [C,M] of each group (`group` [M]: its index) -> (raw of out_t,
-    overflow mask), [C,n_groups]. avg: the exact sum / P^2, rounded once."""
+    overflow mask), [C,n_groups]. avg: the exact sum / P^2, rounded once. max with inactive='zero':
+    a window with fewer than P^2 members also holds a 0 (its inactive pixels)."""
     if mode == "max":
         best = np.full((len(values), n_groups), in_t.min_raw, dtype=np.int64)
         for c, v in enumerate(values):
             np.maximum.at(best[c], group, v)
+        if inactive == "zero":
+            partial = np.bincount(group, minlength=n_groups) < p * p
+            best = np.where(partial, np.maximum(best, 0), best)
         return _convert(best, in_t, out_t)
     total = np.zeros((len(values), n_groups), dtype=np.int64)
     for c, v in enumerate(values):
@@ -291,9 +306,11 @@ def _pool_groups(values, group, n_groups: int, in_t, p: int, mode: str, out_t):
     return _convert(divide_round(num, den, out_t.quant), wide_t, out_t)
 
 
-def sparse_pool2d(feat, hash_, in_t, size: int, mode: str, height: int, width: int, out_t):
+def sparse_pool2d(feat, hash_, in_t, size: int, mode: str, height: int, width: int, out_t,
+                  inactive: str = "skip"):
     """'valid' P x P pooling -> (feat_out[B,N,C], hash_out[B,N,2], clipped[B]); the lowest slot of
-    each pooled pixel carries the result, the other member slots become empty."""
+    each pooled pixel carries the result, the other member slots become empty. Max pooling with
+    inactive='zero' counts the window's inactive pixels as 0 (max over the masked dense window)."""
     feat = _check_ndim("sparse_pool2d", "feat", feat, 3, "[B,N,C]")
     hash_ = _check_ndim("sparse_pool2d", "hash", hash_, 3, "[B,N,2]")
     if mode not in ("avg", "max"):
@@ -310,7 +327,7 @@ def sparse_pool2d(feat, hash_, in_t, size: int, mode: str, height: int, width: i
     leader = member[first]
     channels = feat.reshape(-1, c_n).T                  # [C, B*N]
     out, ov = _pool_groups(np.take(channels, member, axis=1), np.cumsum(first) - 1, len(leader),
-                           in_t, p, mode, out_t)
+                           in_t, p, mode, out_t, inactive)
     return (_scatter(feat.shape, leader, out),
             _scatter(hash_.shape, leader, (ph[leader] + 1, pw[leader] + 1)),
             _per_event(_scatter(feat.shape, leader, ov)))
@@ -360,3 +377,56 @@ def activation(x, in_t, kind, out_t, table=None):
     else:
         y, ov = _elementwise("activation", x, in_t, kind, out_t, table)
     return y, _per_event(ov)
+
+
+def _quantize_kif(raw, in_t, k, i, f, quant: str, overflow: str, out_t):
+    """Each raw of in_t quantized by its own (k, i, f) (HGQ2 semantics, see spx.quantize): rounded to
+    2^-f by `quant`, then WRAP/SAT/SAT_SYM into [k ? -2^i : 0, 2^i - 2^-f]; 0 where k+i+f = 0.
+    -> (raw of out_t, overflow mask). Integer arithmetic only."""
+    raw, k, i, f = (np.asarray(a, dtype=np.int64) for a in np.broadcast_arrays(raw, k, i, f))
+    shift = in_t.frac_bits - f                                   # > 0: bits rounded away
+    down = np.clip(shift, 1, 62)
+    floor = np.where(shift > 0, raw >> down, raw << np.clip(-shift, 0, 62))
+    rem = np.where(shift > 0, raw - (floor << down), 0)
+    half = np.int64(1) << (down - 1)
+    inexact, tie, above, negative = rem != 0, (rem == half) & (shift > 0), rem > half, raw < 0
+    up = {"TRN": np.zeros_like(inexact), "TRN_ZERO": inexact & negative, "RND": above | tie,
+          "RND_ZERO": above | (tie & negative), "RND_INF": above | (tie & ~negative),
+          "RND_MIN_INF": above, "RND_CONV": above | (tie & ((floor & 1) == 1))}[quant]
+    q = floor + up                                               # integer of 2^-f units
+    mag = np.int64(1) << np.clip(i + f, 0, 62)                  # 2^(i+f): 2^i in those units
+    hi, lo = mag - 1, np.where(k == 1, -mag, 0)
+    if overflow == "WRAP":
+        span = mag << k
+        y = (q - lo) % span + lo
+    else:
+        lo = np.where(k == 1, -hi, 0) if overflow == "SAT_SYM" else lo
+        y = np.clip(q, lo, hi)
+    zero = k + i + f == 0
+    y = np.where(zero, 0, y)
+    return y << (out_t.frac_bits - f), (y != q) & ~zero
+
+
+def quantize_elements(x, in_t, kif, quant: str, overflow: str, out_t):
+    """spx.quantize: x[B,...] quantized per element by kif[..., (k, i, f)] -> (y, clipped[B])."""
+    x = np.asarray(x, dtype=np.int64)
+    kif = np.asarray(kif, dtype=np.int64)
+    if x.shape[1:] != kif.shape[:-1]:
+        raise ValueError(f"quantize: input {x.shape} does not match the kif table {kif.shape}")
+    y, ov = _quantize_kif(x, in_t, kif[..., 0], kif[..., 1], kif[..., 2], quant, overflow, out_t)
+    return y, _per_event(ov)
+
+
+def sparse_quantize(feat, hash_, in_t, kif, quant: str, overflow: str, out_t):
+    """spx.sparse_quantize: slot s, channel c quantized by kif[h_s-1, w_s-1, c] -> (feat_out, clipped);
+    empty slots stay 0."""
+    feat = _check_ndim("sparse_quantize", "feat", feat, 3, "[B,N,C]")
+    hash_ = _check_ndim("sparse_quantize", "hash", hash_, 3, "[B,N,2]")
+    kif = np.asarray(kif, dtype=np.int64)
+    h, wc, ne = _coords("sparse_quantize", hash_)
+    if np.any(ne & ((h >= kif.shape[0]) | (wc >= kif.shape[1]))):
+        raise ValueError(f"sparse_quantize: a hash coordinate lies outside the {kif.shape[0]}x{kif.shape[1]} table")
+    entry = kif[np.where(ne, h, 0), np.where(ne, wc, 0)]           # [B,N,C,3]
+    y, ov = _quantize_kif(feat, in_t, entry[..., 0], entry[..., 1], entry[..., 2], quant, overflow, out_t)
+    keep = ne[:, :, None]
+    return np.where(keep, y, 0), _per_event(ov & keep)

@@ -291,6 +291,7 @@ class Model:
             spx.InputReduceOp: self._input_reduce, spx.SparseConv2DOp: self._sparse_conv2d,
             spx.SparseActivationOp: self._sparse_activation, spx.SparsePool2DOp: self._sparse_pool2d,
             spx.SparseFlattenOp: self._sparse_flatten, spx.DenseOp: self._dense, spx.ActivationOp: self._activation,
+            spx.QuantizeOp: self._quantize, spx.SparseQuantizeOp: self._quantize,
         }.get(type(op))
         if handler is None:
             raise SpxError(f"error: the vitis target does not support op '{op.name}'")
@@ -304,7 +305,7 @@ class Model:
             spec = None if key.endswith(":hash") else _spec(value)
             self.traces.append(Trace(key, tuple(value.type.get_shape()), spec))
             self._trace_keys[value] = key
-        if isinstance(op, (spx.SparseConv2DOp, spx.SparseActivationOp)) and op.hash in self._trace_keys:
+        if isinstance(op, (spx.SparseConv2DOp, spx.SparseActivationOp, spx.SparseQuantizeOp)) and op.hash in self._trace_keys:
             self.trace_aliases[f"{name}:hash"] = self._trace_keys[op.hash]
         self.body.extend(self._pending)
 
@@ -315,7 +316,8 @@ class Model:
         layer.kernel, layer.base = "spx::input_reduce", "spx::input_reduce_config"
         layer.constants = [("unsigned", "height", h), ("unsigned", "width", w), ("unsigned", "n_chan", c),
                            ("unsigned", "n_max", n), ("long long", "threshold_raw", f"{threshold}LL"),
-                           ("unsigned", "pixel_parallel", _factor(op.pixel_parallel, n))]
+                           ("unsigned", "pixel_parallel", _factor(op.pixel_parallel, n)),
+                           ("bool", "channel0_only", _cpp_bool(spx.variant(op, "activity") == "channel0"))]
         self._assigns((_spec(op.image), _spec(op.feat)))
         layer.args = [self._read(op.image), self._feat_out(op.feat), self._hash_out(op.hash)]
         layer.template = [self._type(op.image), self._type(op.feat), self._type(op.hash)]
@@ -329,7 +331,8 @@ class Model:
                            ("unsigned", "filt_height", kh), ("unsigned", "filt_width", kw),
                            ("unsigned", "pixel_parallel", _factor(op.pixel_parallel, n)),
                            ("unsigned", "filter_parallel", _factor(op.filter_parallel, co)),
-                           ("unsigned", "channel_parallel", _factor(op.channel_parallel, ci))]
+                           ("unsigned", "channel_parallel", _factor(op.channel_parallel, ci)),
+                           ("bool", "bias_nonzero", _cpp_bool(spx.variant(op, "bias_mode") == "nonzero"))]
         self._accumulation(op, op.feat)
         w, b = self._const(op.weight, "weight"), self._const(op.bias, "bias")
         layer.types = [("weight_t", f"{w}_t"), ("bias_t", f"{b}_t"), ("accum_t", op_accum_type(op).cpp())]
@@ -377,7 +380,9 @@ class Model:
         layer.constants = [("unsigned", "n_max", n), ("unsigned", "n_chan", c), ("unsigned", "size", p),
                            ("unsigned", "height", op.height.value.data), ("unsigned", "width", op.width.value.data),
                            ("spx::pool_mode", "mode", f"spx::pool_{op.mode.data}"),
-                           ("unsigned", "pixel_parallel", _factor(op.pixel_parallel, n))]
+                           ("unsigned", "pixel_parallel", _factor(op.pixel_parallel, n)),
+                           ("unsigned", "channel_parallel", _factor(op.channel_parallel, c)),
+                           ("bool", "inactive_zero", _cpp_bool(spx.variant(op, "inactive") == "zero"))]
         wide_t = FixedType(wide_w, wide_w - out_t.frac_bits)
         self._assigns((wide_t, out_t) if op.mode.data == "avg" else (in_t, out_t))
         layer.types = [("accum_t", acc_t.cpp()), ("wide_t", wide_t.cpp())]
@@ -407,6 +412,30 @@ class Model:
         layer.types = [("weight_t", f"{w}_t"), ("bias_t", f"{b}_t"), ("accum_t", op_accum_type(op).cpp())]
         layer.args = [self._read(op.input), self._feat_out(op.result), w, b]
         layer.template = [self._type(op.input), self._type(op.result)]
+        return layer
+
+    def _quantize(self, op, layer: Layer) -> Layer:
+        """spx.quantize / spx.sparse_quantize: the (k, i, f) table becomes a raw int16 array."""
+        kif = np.array(op.kif.get_values(), dtype=np.int64)
+        table = RawArray(f"kif_table{self._k}", kif, FixedType(16, 16),
+                         f"{self._layer_name}: (k, i, f) per element, {kif.size // 3} entries")
+        self.tables.append(table)
+        ovf = {"WRAP": "spx::kif_wrap", "SAT": "spx::kif_sat", "SAT_SYM": "spx::kif_sat_sym"}[op.overflow.data]
+        layer.base = "spx::quantize_config"
+        layer.constants = [("ap_q_mode", "quant", f"AP_{op.quant.data}"), ("spx::kif_overflow", "overflow", ovf)]
+        if isinstance(op, spx.QuantizeOp):
+            layer.kernel = "spx::quantize"
+            layer.constants.append(("unsigned", "n_in", math.prod(op.input.type.get_shape())))
+            layer.args = [self._read(op.input), self._feat_out(op.result), table.name]
+            layer.template = [self._type(op.input), self._type(op.result)]
+            return layer
+        n, c = op.feat.type.get_shape()
+        layer.kernel = "spx::sparse_quantize"
+        layer.constants += [("unsigned", "n_max", n), ("unsigned", "n_chan", c),
+                            ("unsigned", "height", op.height.value.data), ("unsigned", "width", op.width.value.data),
+                            ("unsigned", "pixel_parallel", _factor(op.pixel_parallel, n))]
+        layer.args = [self._read(op.feat), self._read(op.hash), self._feat_out(op.result), table.name]
+        layer.template = [self._type(op.feat), self._type(op.hash), self._type(op.result)]
         return layer
 
     def _activation(self, op, layer: Layer) -> Layer:
@@ -443,6 +472,10 @@ class Model:
 
 def _spec(value: SSAValue) -> FixedType:
     return value.type.element_type.spec
+
+
+def _cpp_bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def _factor(attr, full: int) -> int:

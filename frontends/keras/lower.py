@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 
-from frontends.keras.config import LayerConfig
+from frontends.config import LayerConfig, ModelConfig, apply_schedule
 from spx_ir.accum import conv_terms, exact_sum_type
 from spx_ir.builder import ModelBuilder
 from spx_ir.fixed import FixedType, quantize
@@ -78,7 +78,8 @@ def _activation_name(act, where: str) -> str:
 class _Lowering:
     def __init__(self, model, config):
         self.model = model
-        self.config = config
+        self.config = ModelConfig(config)
+        self.config.check_layer_names(layer.name for layer in model.layers)
         self.values: dict[int, object] = {}  # id(KerasTensor) -> SSA value | Sparse | Mask
         self.consumed: set[str] = set()  # QActivation layers folded into their producer
         self.builder: ModelBuilder | None = None
@@ -123,6 +124,7 @@ class _Lowering:
         owner = getattr(value, "owner", None) or getattr(getattr(value, "feat", None), "owner", None)
         if owner is not None:
             owner.attributes["layer"] = StringAttr(layer.name)
+            apply_schedule(owner, self.cfg(layer))
 
     def weights(self, layer, quantizer, values: np.ndarray, kind: str) -> tuple[np.ndarray, FixedType]:
         """Raw integers + type of a kernel/bias: the quantizer's output (exact), or the config type."""
@@ -176,7 +178,7 @@ class _Lowering:
         (x,) = self.inputs(layer)
         h, w, _ = x.type.get_shape()
         feat, hash = self.builder.input_reduce(x, layer.n_max, layer.threshold)
-        feat.owner.attributes["layer"] = StringAttr(layer.name)
+        self.tag(feat, layer)
         self.set_outputs(layer, Sparse(feat, hash, h, w), Mask(hash, h, w))
 
     def _sparse_pair(self, layer):
@@ -304,11 +306,6 @@ class _Lowering:
         out_t = cfg.explicit_result() or (exact if self._quantized(layer) else self.default_t(layer))
         b = self.builder
         y = b.dense(x, b.const(w_raw, w_t), b.const(b_raw, b_t), out_t, cfg.precision("accum"))
-        reuse = cfg.int_setting("ReuseFactor", None)
-        if reuse is not None and reuse != 1:
-            from xdsl.dialects.builtin import IntegerAttr, i64
-
-            y.owner.reuse_factor = IntegerAttr(reuse, i64)
         act = _activation_name(layer.activation, self.where(layer))
         self.tag(y, layer)
         if act != "linear":
@@ -325,7 +322,7 @@ def from_keras(model, config: dict | None = None) -> ModuleOp:
 
     try:
         module = _Lowering(model, config).lower()
-    except ValueError as err:  # config errors
+    except ValueError as err:  # config errors (ConfigError) and invalid settings
         raise SpxError(f"error: {err}") from None
     verify(module, f"model '{model.name}'")
     return module

@@ -7,6 +7,7 @@
 #include "spx_activation.h"
 #include "spx_dense.h"
 #include "spx_input_reduce.h"
+#include "spx_quantize.h"
 #include "spx_sparse_activation.h"
 #include "spx_sparse_conv2d.h"
 #include "spx_sparse_flatten.h"

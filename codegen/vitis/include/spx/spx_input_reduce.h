@@ -1,6 +1,6 @@
 // spx.input_reduce: keep the first n_max active pixels of a dense image, in raster order.
 //
-// Pixel p is active iff any channel is > threshold. Slot k holds the k-th active pixel: its features
+// Pixel p is active iff any channel is > threshold (channel0_only: iff channel 0 is, as sparsepixels). Slot k holds the k-th active pixel: its features
 // and hash (h+1, w+1); slots past the last active pixel stay empty (hash (0,0), features 0).
 // Hardware form (as in the SparsePixels designs): n_max iterations, each a priority search for the
 // first still-active pixel, which is then cleared; `pixel_parallel` slots are filled per iteration.
@@ -16,6 +16,7 @@ struct input_reduce_config {
     static const unsigned n_max = 1;
     static const long long threshold_raw = 0;  // raw integer of the threshold, in the input type
     static const unsigned pixel_parallel = 1;
+    static const bool channel0_only = false;  // the `activity = "channel0"` variant
 };
 
 template <class data_T, class feat_T, class hash_T, typename CONFIG_T>
@@ -30,7 +31,7 @@ void input_reduce(const data_T x[CONFIG_T::height * CONFIG_T::width * CONFIG_T::
     for (unsigned p = 0; p < n_pixels; p++) {
         #pragma HLS UNROLL
         bool any = false;
-        for (unsigned c = 0; c < CONFIG_T::n_chan; c++) {
+        for (unsigned c = 0; c < (CONFIG_T::channel0_only ? 1 : CONFIG_T::n_chan); c++) {
             #pragma HLS UNROLL
             any = any || x[p * CONFIG_T::n_chan + c] > threshold;
         }

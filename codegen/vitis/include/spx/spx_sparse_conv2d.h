@@ -2,7 +2,8 @@
 //
 // For an active slot i and filter o:  acc = b[o];  for each active slot j inside i's kernel window
 // (j ascending), for each input channel c (ascending):  acc += feat[j][c] * W[dh][dw][c][o];  then
-// out[i][o] = acc converted to res_T. Empty slots give 0. accum_t is the op's accumulator type
+// out[i][o] = acc converted to res_T. bias_nonzero (the `bias_mode = "nonzero"` variant, exact accum_t
+// only): acc starts at 0 and the bias is added only if the sum of products is non-zero. Empty slots give 0. accum_t is the op's accumulator type
 // (by default wide enough that no step rounds or overflows). Cost: n_max^2 * n_chan * n_filt
 // multiplications, independent of the kernel size; the loops unroll by the op's parallel factors.
 #ifndef SPX_SPARSE_CONV2D_H_
@@ -16,6 +17,7 @@ struct sparse_conv2d_config {
     static const unsigned n_max = 1, n_chan = 1, n_filt = 1;
     static const unsigned filt_height = 1, filt_width = 1;
     static const unsigned pixel_parallel = 1, filter_parallel = 1, channel_parallel = 1;
+    static const bool bias_nonzero = false;
     typedef ap_fixed<16, 6> weight_t;
     typedef ap_fixed<16, 6> bias_t;
     typedef ap_fixed<32, 16> accum_t;
@@ -36,7 +38,9 @@ void sparse_conv2d(const data_T feat[CONFIG_T::n_max * CONFIG_T::n_chan], const 
         const int hi = hash[2 * i], wi = hash[2 * i + 1];
         for (unsigned o = 0; o < CONFIG_T::n_filt; o++) {
             #pragma HLS UNROLL factor=CONFIG_T::filter_parallel
-            typename CONFIG_T::accum_t acc = from_raw<typename CONFIG_T::bias_t>(biases[o]);
+            const typename CONFIG_T::bias_t bias = from_raw<typename CONFIG_T::bias_t>(biases[o]);
+            typename CONFIG_T::accum_t acc = from_raw<typename CONFIG_T::accum_t>(0);
+            if (!CONFIG_T::bias_nonzero) acc = bias;
             for (unsigned j = 0; j < CONFIG_T::n_max; j++) {
                 #pragma HLS UNROLL
                 const int dh = int(hash[2 * j]) - hi + pad_h, dw = int(hash[2 * j + 1]) - wi + pad_w;
@@ -49,6 +53,7 @@ void sparse_conv2d(const data_T feat[CONFIG_T::n_max * CONFIG_T::n_chan], const 
                     acc += feat[j * CONFIG_T::n_chan + c] * w;
                 }
             }
+            if (CONFIG_T::bias_nonzero && acc != 0) acc += bias;
             res[i * CONFIG_T::n_filt + o] = is_active(hash, i) ? res_T(acc) : from_raw<res_T>(0);
         }
     }
