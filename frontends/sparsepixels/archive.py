@@ -44,7 +44,7 @@ class Layer:
     where: str = field(init=False)
 
     def __post_init__(self):
-        self.where = f"layer '{self.name}' ({self.class_name})"
+        self.where = f"layer {self.name[:80]!r} ({self.class_name[:80]})"
 
     def vars(self, *path: str) -> list[np.ndarray]:
         """The variables vars/0, vars/1, ... of this layer or of its sub-object `path`."""

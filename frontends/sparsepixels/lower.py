@@ -193,7 +193,7 @@ class _Lowering:
             raise SpxError(f"error: {layer.where}: input must be a fixed H x W x C image, got {shape[1:]}")
         if self.builder is not None:
             raise SpxError(f"error: {layer.where}: the model has several inputs; spx compiles single-input models")
-        name = re.sub(r"\W", "_", self.archive.name) or "model"
+        name = re.sub(r"[^A-Za-z0-9_]", "_", self.archive.name)[:64] or "model"
         self.builder = ModelBuilder(name if not name[0].isdigit() else f"m_{name}", shape[1:], self.input_type(layer))
         self.values[(layer.name, 0)] = self.builder.input
 
