@@ -281,7 +281,34 @@ def _activation(op: spx.ActivationOp, s: Mapping[str, int], clock: float) -> Cos
     return Cost(TABLE_LATENCY[kind], 1, 0, n * in_t.width, _bits(op.result), _table_bram(size, out_t.width, n))
 
 
+def _element_type(k: int, i: int, f: int, op) -> FixedType | None:
+    if k + i + f == 0:
+        return None
+    return FixedType(k + i + f, k + i, bool(k), op.quant.data, "WRAP" if op.overflow.data == "WRAP" else "SAT")
+
+
+def _quantize(op, s: Mapping[str, int], clock: float) -> Cost:
+    """spx.quantize: each element a constant shift, rounding and clamp (its own k, i, f);
+    spx.sparse_quantize: per slot and channel a (k, i, f) ROM read by pixel position (LUT ROM), a
+    variable shift and the rounding/clamp of the widest element."""
+    values = op.kif.get_values()
+    triples = list(zip(values[0::3], values[1::3], values[2::3]))
+    in_t, out_t = _elem(op.operands[0]), _elem(op.result)
+    if isinstance(op, spx.QuantizeOp):
+        lut = sum(convert_lut(in_t, t) for t in (_element_type(k, i, f, op) for k, i, f in triples) if t is not None)
+        return Cost(0, 1, 0, lut, _bits(op.result), 0)
+    n, c = op.feat.type.get_shape()
+    pp = op.pixel_parallel.value.data if op.pixel_parallel is not None else n
+    rom = math.ceil(len(triples) / c * 18 / 64)  # one channel's (k, i, f) entries, 6 bits each, LUT6 ROMs
+    shifts = max((f for _, _, f in triples), default=0) - min((f for _, _, f in triples), default=0) + 1
+    per_element = rom + in_t.width * max(1, math.ceil(math.log2(shifts))) + convert_lut(in_t, out_t) + out_t.width
+    latency = _rolled(n // pp, 2)
+    return Cost(latency, latency, 0, pp * c * per_element, _bits(op.result), 0)
+
+
 FORMULAS = {
+    spx.QuantizeOp: _quantize,
+    spx.SparseQuantizeOp: _quantize,
     spx.InputReduceOp: _input_reduce,
     spx.SparseConv2DOp: _sparse_conv2d,
     spx.SparseActivationOp: _sparse_activation,
