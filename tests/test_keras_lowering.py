@@ -149,6 +149,30 @@ def test_config_precision_and_reuse_factor_reach_the_ir():
     assert "tensor<196x20x!spx.fixed<10, 3>>" in dense1 and dense1.endswith("-> tensor<20x!spx.fixed<12, 4>>")
 
 
+def test_schedule_keys_and_config_typos_in_the_qkeras_lowering():
+    """One config reader for every front end: hls4ml's parallel keys and ReuseFactor beyond Dense reach
+    the IR; misspelt keys and layer names are errors (issue 13, finding 8)."""
+    model = fk.jet_model(n_max=8)
+    cfg = config_from_keras_model(model, granularity="name")
+    cfg["LayerName"]["conv1"].update({"PixelParallelFactor": 4, "FiltParallelFactor": 1})
+    cfg["LayerName"]["conv2"]["ReuseFactor"] = 1
+    cfg["LayerName"]["pool1"].update({"ChanParallelFactor": 1})
+    cfg["LayerName"]["flatten"]["ParallelFactor"] = 2
+    cfg["LayerName"]["relu1"]["ReuseFactor"] = 8
+    text = print_module(from_keras(model, cfg))
+    line = lambda name: next(x for x in text.splitlines() if f'layer = "{name}"' in x)  # noqa: E731
+    assert "pixel_parallel = 4 : i64" in line("conv1") and "filter_parallel = 1 : i64" in line("conv1")
+    assert "channel_parallel = 1 : i64" in line("pool1")
+    assert "pixel_parallel = 2 : i64" in line("flatten")
+    assert "pixel_parallel = 1 : i64" in line("relu1")  # N=8 slots / reuse 8
+    for bad, match in (({"Modle": {}}, "unknown key\\(s\\) 'Modle'"),
+                       ({"LayerName": {"dense1": {"ReuseFactr": 2}}}, "unknown key\\(s\\) 'ReuseFactr'"),
+                       ({"LayerName": {"dense_1": {}}}, "LayerName 'dense_1' is not a layer of the model"),
+                       ("Model", "config must be a mapping"), ({"Model": None}, "Model is empty")):
+        with pytest.raises(SpxError, match=match):
+            from_keras(model, bad)
+
+
 def test_unsupported_layer_is_named():
     model = fk.jet_model(bits=None, sparse=False)  # the standard CNN uses Conv2D
     with pytest.raises(SpxError, match=r"error: layer 'conv1' \(Conv2D\) is not supported; supported: InputLayer, "):
