@@ -16,7 +16,7 @@ Schedule keys become the schedule attributes of the layer's ops (`apply_schedule
   Variant: tree | stream (input_reduce)       -> pixel_parallel = n_max | 1
   ReuseFactor R: dense reuse_factor = R; on ops without a reuse attribute, the op's main parallel
   factor becomes trip / R (sparse_conv2d: filter_parallel = Co / R; other sparse ops:
-  pixel_parallel = N / R). R must divide that trip count.
+  pixel_parallel = N / R), rounded down to a divisor of the trip count.
 A parallel factor larger than its loop, or not dividing it, becomes the largest divisor of the trip
 count not above it (hls4ml's flatten `ParallelFactor` counts output positions, spx's loop is the N
 slots). Explicit parallel keys win over ReuseFactor.
@@ -205,10 +205,7 @@ def apply_schedule(op, cfg: LayerConfig) -> None:
             knob = "filter_parallel" if isinstance(op, spx.SparseConv2DOp) else "pixel_parallel"
             t = trip(knob) if hasattr(op, knob) else None
             if t is not None:
-                if t % reuse:
-                    raise ConfigError(f"{cfg.where}: ReuseFactor {reuse} must divide the {knob} loop of {op.name} "
-                                      f"({t} iterations)")
-                setattr(op, knob, IntegerAttr(t // reuse, i64))
+                setattr(op, knob, IntegerAttr(_largest_divisor(t, max(1, t // reuse)), i64))
     for key, knob in (("PixelParallelFactor", "pixel_parallel"), ("ParallelFactor", "pixel_parallel"),
                       ("FiltParallelFactor", "filter_parallel"), ("ChanParallelFactor", "channel_parallel")):
         value = cfg.int_setting(key, None)

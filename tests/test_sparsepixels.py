@@ -268,7 +268,6 @@ def test_hls4ml_schedule_keys_reach_the_ir():
     ({"Model": None}, r"config: Model is empty"),
     (["Model"], r"config must be a mapping"),
     ({"LayerName": {"input_reduce": {"Variant": "fast"}}}, r"Variant must be one of tree, stream"),
-    ({"LayerName": {"conv1": {"ReuseFactor": 3}}}, r"ReuseFactor 3 must divide the filter_parallel loop"),
     ({"LayerName": {"conv1": {"PixelParallelFactor": 0}}}, r"PixelParallelFactor must be a positive integer"),
 ])
 def test_config_errors_are_one_line(config, match):

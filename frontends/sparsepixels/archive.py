@@ -161,13 +161,14 @@ def read(path) -> tuple[Archive, object]:
 
 
 def is_keras3_archive(path) -> bool:
-    """True for a zip holding config.json + model.weights.h5 with a Keras 3 version in metadata.json."""
+    """True for a zip holding config.json + model.weights.h5 not saved by tf-keras (Keras 2): those are
+    ours to read (a Keras version other than 3 is then reported by `read`)."""
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
             if not {"config.json", "model.weights.h5"} <= names or "metadata.json" not in names:
                 return False
             meta = json.loads(zf.read("metadata.json"))
-            return isinstance(meta, dict) and str(meta.get("keras_version", "")).startswith("3.")
+            return isinstance(meta, dict) and not str(meta.get("keras_version", "")).startswith("2.")
     except (zipfile.BadZipFile, OSError, ValueError, KeyError):
         return False
