@@ -584,8 +584,8 @@ def _quantizer_table(op: IRDLOperation, table_shape: Sequence[int], in_value: SS
     out_t, in_t = out_value.type.element_type.spec, in_value.type.element_type.spec  # type: ignore[attr-defined]
     used = [(a, b, c) for a, b, c in zip(k, i, f) if a + b + c > 0]
     need_f = max((c for _, _, c in used), default=out_t.frac_bits)
-    need_i = max((a + b for a, b, _ in used), default=0)
     signed = any(a for a, _, _ in used)
+    need_i = max((b for _, b, _ in used), default=0) + int(out_t.signed)  # an unsigned element needs the sign bit too
     if out_t.frac_bits < need_f or out_t.int_bits < need_i or (signed and not out_t.signed):
         raise VerifyException(f"{op.name}: result type {out_t} does not hold every element's values "
                               f"(needs {need_f} fraction bits, {need_i} integer bits{', signed' if signed else ''})")

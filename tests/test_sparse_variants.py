@@ -171,3 +171,45 @@ def test_variants_and_quantize_numpy_equals_csim(seed):
     outs = ref.predict_raw(x)
     assert all(len(np.unique(o)) > 5 for o in outs)  # informative
     assert_equal(csim_load(module), ref, x, f"variants seed {seed}")
+
+
+@pytest.mark.parametrize("old,new,match", [
+    ('activity = "channel0"', 'activity = "channel1"', r"unknown activity 'channel1', expected one of any, channel0"),
+    ('bias_mode = "nonzero"', 'bias_mode = "always"', r"unknown bias_mode 'always'"),
+    ('inactive = "zero"', 'inactive = "nan"', r"unknown inactive 'nan'"),
+    ('overflow = "SAT"', 'overflow = "SAT_ZERO"', r"unknown overflow mode 'SAT_ZERO', expected one of WRAP, SAT, SAT_SYM"),
+])
+def test_verifier_rejects_unknown_variants_and_modes(old, new, match):
+    from pathlib import Path
+
+    import frontends.sparsepixels as sparsepixels
+    from spx_ir.text import SpxError, parse_module, print_module
+
+    text = print_module(sparsepixels.load(Path(__file__).parent / "fixtures" / "sparsepixels" / "max_2ch.keras"))
+    assert old in text
+    parse_module(text)  # the printed IR round-trips
+    with pytest.raises(SpxError, match=match):
+        parse_module(text.replace(old, new, 1))
+
+
+def test_verifier_checks_the_kif_table_and_result_type():
+    from spx_ir.text import SpxError, verify
+
+    b = ModelBuilder("q", [4], FixedType(8, 4))
+    kif = np.array([[1, 2, 3]] * 4)
+    b._add(spx.QuantizeOp(b.input, kif, "RND", "SAT", FixedType(5, 3)))  # needs fixed<6,3>
+    with pytest.raises(SpxError, match=r"does not hold every element's values \(needs 3 fraction bits, 3 integer bits, signed\)"):
+        verify(b.finish([b.block.last_op.result]), "q")
+
+
+def test_verifier_counts_the_sign_bit_for_unsigned_elements_in_a_signed_result():
+    from spx_ir.text import SpxError, verify
+
+    b = ModelBuilder("q", [2], FixedType(8, 4))
+    kif = np.array([[1, 1, 2], [0, 2, 2]])  # [-2, 2) and [0, 4): a signed result needs 3 integer bits
+    b._add(spx.QuantizeOp(b.input, kif, "TRN", "WRAP", FixedType(4, 2)))
+    with pytest.raises(SpxError, match=r"needs 2 fraction bits, 3 integer bits, signed"):
+        verify(b.finish([b.block.last_op.result]), "q")
+    b = ModelBuilder("q", [2], FixedType(8, 4))
+    b._add(spx.QuantizeOp(b.input, kif, "TRN", "WRAP", FixedType(5, 3)))
+    verify(b.finish([b.block.last_op.result]), "q")
