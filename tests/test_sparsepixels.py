@@ -291,3 +291,13 @@ def test_input_precision_from_the_config():
     module = sparsepixels.load(path, {"LayerName": {"image": {"Precision": "ufixed<12,4>"}}})
     assert str(module.body.block.first_op.body.block.args[0].type.element_type.spec) == "ufixed<12,4>"
     np.testing.assert_array_equal(numpy_load(module).predict(data["x"]), data["y"])
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda c: _layer(c, "input_reduce")["config"].update({"n": "many"}), r"malformed or unsupported model file \(ValueError"),
+    (lambda c: _layer(c, "input_reduce")["config"].update({"threshold": float("nan"), "learn_threshold": False}),
+     r"threshold nan is not a finite number"),
+    (lambda c: c["config"].update({"layers": 7}), r"malformed or unsupported model file \(TypeError"),
+])
+def test_hostile_configs_are_one_line(tmp_path, edit, match):
+    _one_line_error(_edited(tmp_path, edit), match)

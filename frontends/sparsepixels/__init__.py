@@ -18,12 +18,19 @@ __all__ = ["load", "from_model", "is_keras3_archive", "is_keras3_model", "SUPPOR
 def load(path, config=None):
     """The verified spx module of a sparsepixels `.keras` file (one-line SpxError on bad input)."""
     from frontends.sparsepixels.lower import from_archive
+    from spx_ir.text import SpxError
 
-    archive, h5 = read(path)
     try:
-        return from_archive(archive, config)
-    finally:
-        h5.close()
+        archive, h5 = read(path)
+        try:
+            return from_archive(archive, config)
+        finally:
+            h5.close()
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OSError) as err:
+        # a file whose structure is not what sparsepixels writes: one line, never its contents
+        detail = str(err).splitlines()[0][:160] if str(err).strip() else ""
+        raise SpxError(f"{path}: error: malformed or unsupported model file ({type(err).__name__}: {detail}); "
+                       f"supported: {SUPPORTED}") from None
 
 
 def is_keras3_model(model) -> bool:

@@ -161,7 +161,11 @@ class _Lowering:
         pos = 0
         threshold = np.float32(c["threshold"])
         if c["learn_threshold"]:
+            if not learned:
+                raise SpxError(f"error: {layer.where}: learned threshold not found in model.weights.h5; supported: {SUPPORTED}")
             threshold, pos = np.float32(learned[pos]), pos + 1
+        if not abs(float(threshold)) < 2.0**30:
+            raise SpxError(f"error: {layer.where}: threshold {float(threshold)!r} is not a finite number below 2^30")
         n = int(c["n"])
         if c["learn_n"]:
             if len(learned) <= pos:
