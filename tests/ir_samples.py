@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from spx_ir import dialect as spx
 from spx_ir.builder import ModelBuilder
 from spx_ir.fixed import FixedType
 
@@ -18,11 +19,14 @@ def every_op_model(n_max: int = 4, seed: int = 0):
     b = ModelBuilder("every_op", [8, 8, 1], IN_T)
     feat, hash = b.input_reduce(b.input, n_max=n_max, threshold=0.25)
     y = b.sparse_conv2d(feat, hash, b.const(w(3, 3, 1, 2), W_T), b.const(w(2), W_T), FixedType(16, 6), ACC_T)
+    # per-element quantizers holding fixed<16,6> exactly (k=1, i=5, f=10): present, values unchanged
+    y = b._add(spx.SparseQuantizeOp(y, hash, np.tile([1, 5, 10], (8, 8, 2, 1)), "RND", "WRAP", FixedType(16, 6))).result
     y = b.sparse_activation(y, hash, "relu", ACT_T)
     y, hash = b.sparse_pool2d(y, hash, 2, "max", 8, 8, ACT_T)
     y = b.sparse_activation(y, hash, "sigmoid", FixedType(8, 0, signed=False))
     y, hash = b.sparse_pool2d(y, hash, 2, "avg", 4, 4, ACT_T)
     x = b.sparse_flatten(y, hash, 2, 2)
     x = b.dense(x, b.const(w(8, 5), W_T), b.const(w(5), W_T), FixedType(16, 6), ACC_T)
+    x = b._add(spx.QuantizeOp(x, np.tile([1, 5, 10], (5, 1)), "TRN", "SAT", FixedType(16, 6))).result
     x = b.activation(x, "relu", ACT_T)
     return b.finish([b.activation(x, "softmax", FixedType(16, 1, signed=False))])

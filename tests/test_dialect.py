@@ -106,8 +106,8 @@ def test_graph_view_orders_producers_first():
     g = dataflow_graph(module)
     order = topological_ops(module)
     position = {op: i for i, op in enumerate(order)}
-    assert len(order) == g.number_of_nodes() == 15  # 4 consts + 10 layers + return
-    assert g.number_of_edges() == 17  # parallel feat+hash uses are one edge
+    assert len(order) == g.number_of_nodes() == 17  # 4 consts + 12 layers + return
+    assert g.number_of_edges() == 20  # parallel feat+hash uses are one edge
     for src, dst in g.edges:
         assert position[src] < position[dst]
     assert order[-1].name == "func.return"
