@@ -25,7 +25,7 @@ from spx_ir.graph import topological_ops
 from spx_ir.text import SpxError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sparsepixels"
-EXACT = ("avg_1ch", "max_2ch", "max_relu_5x5")
+EXACT = ("avg_1ch", "max_2ch", "max_relu_5x5", "neutrino_sized")
 ALL = EXACT + ("softmax_head",)
 
 
