@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
+    BytesAttr,
     DenseIntOrFPElementsAttr,
     FloatAttr,
     IntAttr,
@@ -261,7 +262,7 @@ class ConstOp(IRDLOperation):
     traits = traits_def(Pure())
 
     def __init__(self, raw, t: FixedType | FixedPointType):  # raw: numpy integer array
-        super().__init__(properties={"value": _payload(raw.shape, raw.reshape(-1).tolist())}, result_types=[tensor(raw.shape, t)])
+        super().__init__(properties={"value": _payload(raw.shape, raw)}, result_types=[tensor(raw.shape, t)])
 
     def verify_(self) -> None:
         shape = _fixed_tensor(self, self.result, "result")
@@ -301,7 +302,14 @@ class ConstOp(IRDLOperation):
         return op
 
 
-def _payload(shape: Sequence[int], values: list[int]) -> DenseIntOrFPElementsAttr:
+def _payload(shape: Sequence[int], values) -> DenseIntOrFPElementsAttr:
+    """A tensor<shape x i64> payload; numpy integer arrays are packed directly (xDSL's from_list
+    normalises value by value: slow for large weight and quantizer tables)."""
+    import numpy as np
+
+    if isinstance(values, np.ndarray) and (values.dtype.kind == "i" or (values.dtype.kind == "u" and values.max(initial=0) < 2**63)):
+        data = values.astype("<i8").reshape(-1).tobytes()
+        return DenseIntOrFPElementsAttr(TensorType(i64, list(shape)), BytesAttr(data))
     return DenseIntOrFPElementsAttr.from_list(TensorType(i64, list(shape)), [int(v) for v in values])
 
 
@@ -611,7 +619,7 @@ class QuantizeOp(IRDLOperation):
     assembly_format = "$input attr-dict `:` functional-type(operands, results)"
 
     def __init__(self, x: SSAValue, kif, quant: str, overflow: str, out_t: FixedType):
-        props = {"kif": _payload(kif.shape, kif.reshape(-1).tolist()), "quant": StringAttr(quant), "overflow": StringAttr(overflow)}
+        props = {"kif": _payload(kif.shape, kif), "quant": StringAttr(quant), "overflow": StringAttr(overflow)}
         super().__init__(operands=[x], properties=props, result_types=[tensor(x.type.get_shape(), out_t)])
 
     def verify_(self) -> None:
@@ -641,7 +649,7 @@ class SparseQuantizeOp(IRDLOperation):
 
     def __init__(self, feat: SSAValue, hash: SSAValue, kif, quant: str, overflow: str, out_t: FixedType):
         h, w, _, _ = kif.shape
-        props = {"kif": _payload(kif.shape, kif.reshape(-1).tolist()), "quant": StringAttr(quant),
+        props = {"kif": _payload(kif.shape, kif), "quant": StringAttr(quant),
                  "overflow": StringAttr(overflow), "height": _int(h), "width": _int(w)}
         super().__init__(operands=[feat, hash], properties=props, result_types=[tensor(feat.type.get_shape(), out_t)])
 
