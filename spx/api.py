@@ -102,6 +102,10 @@ def load_model_file(path, config: dict | None = None) -> object:
 
         if sparsepixels.is_keras3_archive(p):
             return sparsepixels.load(p, config)
+        import zipfile
+
+        if not zipfile.is_zipfile(p):
+            raise SpxError(f"{path}: error: not a Keras .keras archive (a .keras file is a zip)")
     if p.suffix in (".keras", ".h5"):
         import frontends.keras  # noqa: F401  registers custom objects (and forces Keras 2)
         import tf_keras
