@@ -301,3 +301,17 @@ def test_input_precision_from_the_config():
 ])
 def test_hostile_configs_are_one_line(tmp_path, edit, match):
     _one_line_error(_edited(tmp_path, edit), match)
+
+
+def test_dropout_is_the_identity(tmp_path):
+    def add_dropout(c):  # flatten -> drop -> dense1
+        layers = c["config"]["layers"]
+        flat = _layer(c, "flatten")
+        drop = json.loads(json.dumps(flat))
+        drop.update({"class_name": "Dropout", "name": "drop"})
+        drop["config"] = {"name": "drop", "rate": 0.5, "trainable": True}
+        drop["inbound_nodes"][0]["args"][0]["config"]["keras_history"] = ["flatten", 0, 0]
+        layers.insert(layers.index(flat) + 1, drop)
+        _layer(c, "dense1")["inbound_nodes"][0]["args"][0]["config"]["keras_history"] = ["drop", 0, 0]
+    path, data = _edited(tmp_path, add_dropout), fixture("avg_1ch")[1]
+    np.testing.assert_array_equal(spx.compile(path).predict(data["x"]), data["y"])

@@ -12,7 +12,7 @@ Upstream behaviour (sparsepixels/layers.py 0.3.2) and how it is expressed:
   MaxPooling2DSparse      Keras max pooling of the masked image, inactive pixels are 0
                                                              -> sparse_pool2d {inactive = "zero"}
   QDense             input quantizer, kernel, bias           -> quantize, dense
-  Flatten, ReLU, Activation (relu, linear, sigmoid, softmax) as usual.
+  Flatten, ReLU, Activation (relu, linear, sigmoid, softmax) as usual; Dropout is the identity.
 Weights and biases are HGQ2's quantized values as exact integers of the smallest covering type;
 every sum is exact (HGQ2 computes them in float, which is exact while they fit its mantissa).
 
@@ -43,7 +43,7 @@ from spx_ir.fixed import FixedType
 from spx_ir.text import SpxError
 
 SUPPORTED_LAYERS = ("InputLayer", "InputReduce", "QConv2DSparse", "AveragePooling2DSparse", "MaxPooling2DSparse",
-                    "Flatten", "QDense", "ReLU", "Activation")
+                    "Flatten", "QDense", "ReLU", "Activation", "Dropout")
 DENSE_ACTIVATIONS = ("relu", "linear", "sigmoid", "softmax")
 
 
@@ -335,6 +335,10 @@ class _Lowering:
         y = self.builder.activation(x, act, out_t)
         self.tag(y, layer)
         return y
+
+    def _Dropout(self, layer: Layer):
+        (x,) = self.inputs(layer)  # the identity at inference
+        self.values[(layer.name, 0)] = x
 
     def _ReLU(self, layer: Layer):
         c = layer.config
