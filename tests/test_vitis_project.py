@@ -136,7 +136,7 @@ def test_refuses_an_existing_directory_that_is_not_an_spx_project(tmp_path):
 
 def test_rewrites_its_own_project_and_removes_stale_files(tmp_path):
     out = emit(every_op_model(), tmp_path / "p")
-    assert (out / "firmware" / "weights" / "w8.h").is_file()
+    assert (out / "firmware" / "weights" / "w9.h").is_file()
     b = ModelBuilder("small", [4], FixedType(8, 3))
     module = b.finish([b.activation(b.input, "relu", FixedType(8, 3))])
     emit(module, out)  # an spx project: no force needed
