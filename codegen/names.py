@@ -51,7 +51,7 @@ codegen xdsl self cls
 
 _RESERVED = frozenset(
     _C_CXX.split() + _VERILOG.split() + _PYTHON_MODULES.split() + keyword.kwlist + keyword.softkwlist
-    + list(sys.builtin_module_names) + dir(builtins)
+    + list(sys.builtin_module_names) + list(getattr(sys, "stdlib_module_names", ())) + dir(builtins)
 )
 _RESERVED_LOWER = frozenset(n.lower() for n in _RESERVED)
 
@@ -73,6 +73,21 @@ def safe_identifier(text: object, default: str = "model") -> str:
 def is_safe_identifier(name: str) -> bool:
     """True if `name` passes `safe_identifier` unchanged."""
     return safe_identifier(name) == name
+
+
+def model_identifier(module) -> str:
+    """The identifier of a module's model function: C++ top function, Python module and file stem."""
+    from spx_ir.builder import model_function
+
+    return safe_identifier(model_function(module).sym_name.data)
+
+
+def layer_identifiers(module) -> dict:
+    """Op -> distinct safe identifier of its layer name (spx_ir.graph.layer_names), for every target."""
+    from spx_ir.graph import layer_names
+
+    names = layer_names(module)
+    return dict(zip(names, unique_identifiers(names.values())))
 
 
 def unique_identifiers(names) -> list[str]:

@@ -7,6 +7,9 @@
 - files are written to a temporary file in the same directory and renamed into place (atomic: a reader
   sees the old file or the new one, never half), with mode 0644 (0755 for executables).
 Errors are `SpxError` with one line naming the path.
+
+`OutputDir.staged(...)` builds a whole project in a private staging directory inside the root and
+moves its entries into place only when every file was written: a failed compile changes nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from spx_ir.text import SpxError
@@ -92,3 +96,50 @@ class OutputDir:
         target = self.path(relative)
         if target.is_dir():
             shutil.rmtree(target)
+
+    def read_text(self, relative, limit: int = 1 << 20) -> str | None:
+        """The text of a regular file spx wrote at `relative` (None if absent, a link, too big or not UTF-8)."""
+        try:
+            target = self.path(relative)
+        except SpxError:
+            return None
+        try:
+            if target.is_symlink() or not target.is_file() or target.stat().st_size > limit:
+                return None
+            return target.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    @contextmanager
+    def staged(self, last: tuple[str, ...] = ()):
+        """Yields an `OutputDir` for a fresh staging directory inside the root. On success its
+        top-level entries replace the root's entries of the same names (entries named in `last` are
+        moved last, e.g. the file that marks the project complete); on an exception nothing in the
+        root changes and a root this call created is removed again."""
+        created = not self.root.exists()
+        self.root.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(dir=self.root, prefix=".spx-staging-"))
+        try:
+            yield OutputDir(stage)
+            names = sorted(os.listdir(stage), key=lambda n: (n in last, last.index(n) if n in last else 0, n))
+            for name in last:  # the old marker goes first: a half-replaced project never claims to be one
+                if name in names and (os.path.lexists(self.root / name)):
+                    self._discard(name, stage)
+            for name in names:
+                self.path(name)  # checked: a plain name, not through a link
+                if os.path.lexists(self.root / name):
+                    self._discard(name, stage)
+                os.replace(stage / name, self.root / name)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            if created:
+                shutil.rmtree(self.root, ignore_errors=True)
+            raise
+        shutil.rmtree(stage, ignore_errors=True)
+
+    def _discard(self, name: str, stage: Path) -> None:
+        """Moves the root's entry `name` (a file, a directory or a link: never followed) into the
+        staging directory's trash, deleted with it."""
+        trash = stage / ".old"
+        trash.mkdir(exist_ok=True)
+        os.replace(self.root / name, trash / name)

@@ -67,26 +67,53 @@ class CompiledModel:
         return self.backend("numpy").diagnostics(x)
 
     def write(self, out_dir, targets=("numpy", "vitis"), force: bool = False) -> Path:
-        """Writes model.mlir, the marker file and one sub-directory per target into out_dir."""
+        """Writes model.mlir, one sub-directory per target and the marker file into out_dir.
+
+        Everything is built in a staging directory inside out_dir and moved into place when complete
+        (codegen.writer.OutputDir.staged): a failed target leaves an existing project as it was and
+        creates nothing. Entries spx owns (model.mlir, the target directories, the marker) are
+        replaced whole; anything else in out_dir is left alone."""
         from codegen import get_target
 
+        targets = list(targets)
+        emitters = [get_target(t) for t in targets]  # unknown targets fail before anything is written
         out = prepare_output_dir(out_dir, force)
-        (out / "model.mlir").write_text(self.ir)
-        for t in targets:
-            get_target(t).emit(self.module, out / t)
-        (out / MARKER).write_text(json.dumps({"spx": 1, "model": self.name, "targets": list(targets)}, indent=1) + "\n")
-        return out
+        with out.staged(last=(MARKER,)) as stage:
+            stage.write_text("model.mlir", self.ir)
+            for t, target in zip(targets, emitters):
+                target.emit(self.module, stage.mkdir(t))
+            marker = {"spx": 1, "model": self.name, "targets": targets}
+            stage.write_text(MARKER, json.dumps(marker, indent=1) + "\n")
+        return out.root
 
 
-def prepare_output_dir(out_dir, force: bool) -> Path:
-    """Creates out_dir, or accepts it if it is empty or an spx project; refuses anything else unless forced."""
+def read_marker(out_dir) -> dict | None:
+    """The project marker of out_dir if it is a valid one (a JSON object {"spx": 1, "model": str,
+    "targets": [str]} written by spx, next to a model.mlir), else None."""
+    from codegen.writer import OutputDir
+
+    out = OutputDir(out_dir)
+    text = out.read_text(MARKER, limit=1 << 16)
+    try:
+        info = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    valid = (isinstance(info, dict) and info.get("spx") == 1 and isinstance(info.get("model"), str)
+             and isinstance(info.get("targets"), list) and all(isinstance(t, str) for t in info["targets"])
+             and (out.root / "model.mlir").is_file() and not (out.root / "model.mlir").is_symlink())
+    return info if valid else None
+
+
+def prepare_output_dir(out_dir, force: bool):
+    """An `OutputDir` for out_dir: new, empty or an spx project; anything else is refused unless forced."""
+    from codegen.writer import OutputDir
+
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise SpxError(f"{out}: error: output path exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file() and not force:
+    if out.is_dir() and any(out.iterdir()) and read_marker(out) is None and not force:
         raise SpxError(f"{out}: error: directory exists and is not an spx project (use --force to write into it)")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    return OutputDir(out)
 
 
 def load_model_file(path, config: dict | None = None) -> object:
@@ -96,7 +123,7 @@ def load_model_file(path, config: dict | None = None) -> object:
     if not p.is_file():
         raise SpxError(f"{path}: error: no such file")
     if p.suffix == ".mlir":
-        return parse_module(p.read_text(), str(p))
+        return parse_module(read_text_file(p), str(p))
     if p.suffix == ".keras":
         import frontends.sparsepixels as sparsepixels
 
@@ -113,10 +140,15 @@ def load_model_file(path, config: dict | None = None) -> object:
         try:
             return tf_keras.models.load_model(str(p), compile=False)
         except Exception as err:  # noqa: BLE001  any loader failure is the user's file
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            first = first if len(first) <= 200 else first[:200] + "..."  # never a model's whole JSON config
-            raise SpxError(f"{path}: error: cannot load Keras model: {first}") from None
+            raise SpxError(f"{path}: error: cannot load Keras model: {one_line(err)}") from None
     raise SpxError(f"{path}: error: unknown model format '{p.suffix}' (expected .keras, .h5 or .mlir)")
+
+
+def one_line(err: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's message, shortened (a loader may put a whole config in it)."""
+    text = str(err).strip()
+    first = text.splitlines()[0].strip() if text else type(err).__name__
+    return first if len(first) <= limit else first[:limit - 3] + "..."
 
 
 def load_config(path) -> dict | None:
@@ -132,7 +164,7 @@ def load_config(path) -> dict | None:
             return yaml.safe_load(p.read_text())
         return json.loads(p.read_text())
     except Exception as err:  # noqa: BLE001
-        raise SpxError(f"{path}: error: cannot read config: {str(err).splitlines()[0]}") from None
+        raise SpxError(f"{path}: error: cannot read config: {one_line(err)}") from None
 
 
 def compile(model, config: dict | None = None, pipeline: str | None = None) -> CompiledModel:  # noqa: A001
@@ -158,8 +190,26 @@ def compile(model, config: dict | None = None, pipeline: str | None = None) -> C
 
 
 def open_project(out_dir) -> CompiledModel:
-    """Loads the compiled model of an spx output directory."""
+    """Loads the compiled model of an spx output directory (its marker must be valid)."""
     out = Path(out_dir)
-    if not (out / MARKER).is_file():
-        raise SpxError(f"{out}: error: not an spx project (no {MARKER})")
-    return CompiledModel(parse_module((out / "model.mlir").read_text(), str(out / "model.mlir")))
+    if not out.is_dir():
+        raise SpxError(f"{out}: error: no such project directory")
+    if read_marker(out) is None:
+        raise SpxError(f"{out}: error: not an spx project (no valid {MARKER})")
+    return CompiledModel(parse_module(read_text_file(out / "model.mlir"), str(out / "model.mlir")))
+
+
+def read_text_file(path) -> str:
+    """A user-given text file's content; SpxError naming it when missing, unreadable or not UTF-8."""
+    p = Path(path)
+    if not p.is_file():
+        raise SpxError(f"{path}: error: no such file")
+    try:
+        data = p.read_bytes()
+    except OSError as err:
+        raise SpxError(f"{path}: error: cannot read: {err.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise SpxError(f"{path}:{line}: error: not UTF-8 text (byte {err.start})") from None

@@ -137,11 +137,11 @@ def test_refuses_an_existing_directory_that_is_not_an_spx_project(tmp_path):
 def test_rewrites_its_own_project_and_removes_stale_files(tmp_path):
     out = emit(every_op_model(), tmp_path / "p")
     assert (out / "firmware" / "weights" / "w9.h").is_file()
-    b = ModelBuilder("small", [4], FixedType(8, 3))
+    b = ModelBuilder("tiny", [4], FixedType(8, 3))
     module = b.finish([b.activation(b.input, "relu", FixedType(8, 3))])
     emit(module, out)  # an spx project: no force needed
     assert not (out / "firmware" / "weights").exists() or not any((out / "firmware" / "weights").iterdir())
-    assert not (out / "firmware" / "every_op.cpp").exists() and (out / "firmware" / "small.cpp").is_file()
+    assert not (out / "firmware" / "every_op.cpp").exists() and (out / "firmware" / "tiny.cpp").is_file()
 
 
 def test_never_writes_outside_the_output_directory(tmp_path):
@@ -155,17 +155,19 @@ def test_never_writes_outside_the_output_directory(tmp_path):
         d.rmdir()
     (out / "firmware").rmdir()
     (out / "firmware").symlink_to(outside)  # a link inside the project pointing out of it
-    with pytest.raises(SpxError, match="outside the output directory"):
+    with pytest.raises(SpxError, match="refusing to write through a symlink"):
         emit(every_op_model(), out)
     assert not any(outside.iterdir())
 
 
-def test_bad_model_names_are_refused(tmp_path):
-    for name in ("../escape", "has space", "int", "layer3_t"):
+def test_unsafe_model_names_become_safe_identifiers(tmp_path):
+    for k, name in enumerate(("../escape", "has space", "int", "layer3_t", "spx_run")):
         b = ModelBuilder(name, [4], FixedType(8, 3))
-        with pytest.raises(SpxError, match="model name"):
-            emit(b.finish([b.activation(b.input, "relu", FixedType(8, 3))]), tmp_path / "p")
-    assert not (tmp_path / "p").exists() and not (tmp_path.parent / "escape").exists()
+        out = emit(b.finish([b.activation(b.input, "relu", FixedType(8, 3))]), tmp_path / f"p{k}")
+        top = json.loads((out / MARKER).read_text())["name"]
+        assert re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", top) and top != name and (out / "firmware" / f"{top}.cpp").is_file()
+        assert not re.fullmatch(r"layer\d+_t|spx_\w+", top)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"p{k}" for k in range(5)]
 
 
 def test_refuses_a_conversion_that_aborts_ap_fixed_csim(tmp_path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import io
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,10 +22,12 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import SSAValue
 
+from codegen.names import layer_identifiers, model_identifier, safe_identifier
+from codegen.writer import OutputDir
 from spx_ir import dialect as spx
 from spx_ir.builder import model_function
 from spx_ir.fixed import FixedType, quantize
-from spx_ir.graph import layer_names, topological_ops
+from spx_ir.graph import topological_ops
 from spx_ir.text import SpxError
 
 # Runtime part of every generated program: input checks, batching, tracing. It uses the names the
@@ -249,7 +252,7 @@ class _Program:
 def generate(module: ModuleOp) -> tuple[str, dict[str, np.ndarray]]:
     """(program section source, weights by name) for a verified module."""
     program = _Program(module)
-    source = program.generate(layer_names(module))
+    source = program.generate(layer_identifiers(module))
     return source + RUNTIME, program.weights
 
 
@@ -262,7 +265,7 @@ def load(module: ModuleOp) -> SimpleNamespace:
     namespace = {"np": np, "W": weights}
     for mod in (fixed, tables, kernels):
         namespace.update({k: v for k, v in vars(mod).items() if not k.startswith("__")})
-    exec(compile(source, f"<spx numpy program {model_function(module).sym_name.data}>", "exec"), namespace)
+    exec(compile(source, f"<spx numpy program {model_identifier(module)}>", "exec"), namespace)
     return SimpleNamespace(**{k: namespace[k] for k in ("predict", "predict_raw", "trace", "diagnostics", "LAYERS", "INPUT_SHAPE")})
 
 
@@ -294,19 +297,31 @@ def _defined_names(node) -> list[str]:
     return []
 
 
-def emit(module: ModuleOp, out_dir: str | Path, name: str | None = None) -> Path:
-    """Writes `<name>.py` (standalone: numpy only) and `<name>.npz` into out_dir; returns the .py path."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    name = name or model_function(module).sym_name.data
+def standalone_files(module: ModuleOp, name: str | None = None) -> dict[str, bytes]:
+    """{file name: content} of the standalone reference: `<name>.py` (numpy only) and `<name>.npz`.
+
+    `name` (default: the model function's) goes through `codegen.names.safe_identifier`: the file
+    holds no text from the model besides safe identifiers and numbers."""
+    name = safe_identifier(name if name is not None else model_function(module).sym_name.data)
     source, weights = generate(module)
     header = (
         f'"""spx NumPy reference for model `{name}` (generated; needs only numpy).\n\n'
         f"    import {name}; y = {name}.predict(x)   # x: (B, *INPUT_SHAPE) floats\n"
-        f'"""\nfrom __future__ import annotations\n\nimport os\n\nimport numpy as np\n\n'
+        f'"""\nfrom __future__ import annotations\n\nimport os\nimport sys\nimport types\n\nimport numpy as np\n\n'
+        # dataclasses look their module up in sys.modules: stand in while a loader that did not
+        # register this module (importlib.util.module_from_spec + exec_module) runs it
+        "_PLACEHOLDER = None if __name__ in sys.modules else sys.modules.setdefault(__name__, types.ModuleType(__name__))\n\n"
     )
-    loader = f'\n\n# ---- model program ----\nW = dict(np.load(os.path.join(os.path.dirname(os.path.abspath(__file__)), "{name}.npz")))\n'
-    path = out_dir / f"{name}.py"
-    path.write_text(header + _embedded_source() + loader + source)
-    np.savez(out_dir / f"{name}.npz", **weights)
-    return path
+    loader = (f'\n\nif _PLACEHOLDER is not None and sys.modules.get(__name__) is _PLACEHOLDER:\n    del sys.modules[__name__]\n'
+              f'\n# ---- model program ----\nW = dict(np.load(os.path.join(os.path.dirname(os.path.abspath(__file__)), "{name}.npz")))\n')
+    buffer = io.BytesIO()
+    np.savez(buffer, **weights)
+    return {f"{name}.py": (header + _embedded_source() + loader + source).encode(), f"{name}.npz": buffer.getvalue()}
+
+
+def emit(module: ModuleOp, out_dir: str | Path, name: str | None = None) -> Path:
+    """Writes `<name>.py` (standalone: numpy only) and `<name>.npz` into out_dir (through
+    `codegen.writer.OutputDir`: nothing outside it); returns the .py path."""
+    out = OutputDir(out_dir)
+    paths = [out.write_bytes(rel, data) for rel, data in standalone_files(module, name).items()]
+    return paths[0]

@@ -1,17 +1,18 @@
 """C simulation of the vitis target: the generated HLS C++ compiled by g++ and run in-process.
 
-`load(module)` writes the project into the cache ($SPX_CACHE/vitis-csim/<hash>), adds a small
-bridge (templates/csim_bridge.cpp: `extern "C"` entry points taking raw int64 events), compiles it
-with `toolchain.compile_cpp(shared=True)` (-O2 -std=c++17, -Wall -Wextra -Werror, cached by content
-hash) and loads it with ctypes. Inputs are checked in Python (shape, dtype, NaN/Inf) and quantized
-exactly as the NumPy target does (`spx_ir.fixed.quantize`) BEFORE entering C++; buffer sizes are
-checked against the library's own, so the C++ never reads or writes out of bounds.
+`load(module)` builds a cache entry (codegen.cache, kind `vitis-csim`) holding the project files, a
+small bridge (templates/csim_bridge.cpp: `extern "C"` entry points taking raw int64 events) and the
+shared library g++ made of them (-O2 -std=c++17, -Wall -Wextra -Werror). The entry's key covers every
+one of those files' bytes, the compiler and its version, the flags and the ap_types headers; after
+loading, the library must report this module's IR hash and buffer sizes, or it is not used.
+Inputs are checked in Python (shape, dtype, NaN/Inf) and quantized exactly as the NumPy target does
+(`spx_ir.fixed.quantize`) BEFORE entering C++, a chunk of events at a time: memory beyond the
+outputs stays bounded whatever the batch size.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -19,52 +20,64 @@ from pathlib import Path
 
 import numpy as np
 
+from codegen import cache
 from codegen.vitis import toolchain
-from codegen.vitis.emit import LIBRARY, TEMPLATES, Model, _fill, emit, output_code
+from codegen.vitis.emit import Model, _fill, output_code, project_files
+from codegen.writer import OutputDir
 from spx_ir.fixed import quantize, to_float
+from spx_ir.text import SpxError
 
 # HLS pragmas are unknown to g++; everything else must compile warning-free.
 WARNING_FLAGS = ("-Werror", "-Wno-unknown-pragmas")
 CHUNK = 1024  # events per C++ call; chunks run on parallel threads
+LIBRARY_NAME = "libspx_csim.so"
 
 _I64P = ctypes.POINTER(ctypes.c_longlong)
 
 
-def _source_digest() -> str:
-    """Digest of everything besides the IR that shapes the generated code."""
-    h = hashlib.sha256()
-    for path in sorted(LIBRARY.glob("*.h")) + sorted(TEMPLATES.glob("*")) + [Path(__file__).with_name("emit.py")]:
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
+def sources(module, model: Model) -> dict[str, bytes]:
+    """Every file the C simulation is compiled from: the project (no test-bench data) and the bridge."""
+    files = project_files(module, model, tb_events=0)
+    files["csim_bridge.cpp"] = _fill("csim_bridge.cpp", name=model.name, ir_sha256=model.ir_hash,
+                                     n_trace_total=sum(math.prod(t.shape) for t in model.traces),
+                                     **output_code(model, " " * 8, "*sink++ = {}"))
+    return {rel: text.encode() for rel, text in files.items()}
 
 
-def build(module, build_dir: Path | None = None) -> tuple[Model, Path]:
-    """Writes the project and the bridge, compiles it; returns (model, shared library path)."""
+def build(module) -> tuple[Model, Path]:
+    """The cache entry's shared library for `module` (built if needed); returns (model, library)."""
     model = Model(module)
-    key = hashlib.sha256((model.ir_hash + _source_digest()).encode()).hexdigest()[:20]
-    build_dir = Path(build_dir) if build_dir else toolchain.cache_dir() / "vitis-csim" / f"{model.name}-{key}"
-    emit(module, build_dir, force=True, tb_events=0)
-    bridge = build_dir / "csim_bridge.cpp"
-    text = _fill("csim_bridge.cpp", name=model.name, n_trace_total=sum(math.prod(t.shape) for t in model.traces),
-                 **output_code(model, " " * 8, "*sink++ = {}"))
-    if not bridge.is_file() or bridge.read_text() != text:
-        tmp = bridge.with_name(f".{bridge.name}.{os.getpid()}")
-        tmp.write_text(text)
-        os.replace(tmp, bridge)
-    lib = toolchain.compile_cpp([bridge], build_dir / f"lib{model.name}_csim.so", shared=True,
-                                extra_flags=WARNING_FLAGS)
-    return model, lib
+    files = sources(module, model)
+    gxx = toolchain.find_gxx()
+    flags = toolchain.base_flags(True, WARNING_FLAGS)
+
+    def compile_into(work: Path) -> None:
+        out = OutputDir(work)
+        for rel, data in files.items():
+            out.write_bytes(rel, data)
+        toolchain.run_gxx(gxx, flags, [work / "csim_bridge.cpp"], work / LIBRARY_NAME)
+
+    entry = cache.entry("vitis-csim", toolchain.build_key(gxx, flags, files), compile_into)
+    return model, entry / LIBRARY_NAME
 
 
 class CSim:
     """predict / predict_raw / trace of the generated C++ (same interface as the NumPy target)."""
 
-    def __init__(self, module, build_dir: Path | None = None):
-        self.model, self.library = build(module, build_dir)
+    def __init__(self, module):
+        self.model, self.library = build(module)
         m = self.model
         self.INPUT_SHAPE = m.input_shape
         self.LAYERS = list(dict.fromkeys(t.key.split(":")[0] for t in m.traces))
-        self._lib = ctypes.CDLL(str(self.library))
+        try:
+            self._lib = ctypes.CDLL(str(self.library))
+            self._lib.spx_ir_sha256.restype = ctypes.c_char_p
+            identity = self._lib.spx_ir_sha256().decode()
+        except (OSError, AttributeError) as err:
+            raise SpxError(f"{self.library}: error: cannot load the C simulation library: {err}") from None
+        if identity != m.ir_hash:  # another model's library: never run it
+            raise SpxError(f"{self.library}: error: C simulation library was built for IR {identity[:16]}, "
+                           f"not this model's {m.ir_hash[:16]}")
         self._lib.spx_size.argtypes, self._lib.spx_size.restype = [ctypes.c_int], ctypes.c_longlong
         self._lib.spx_run.argtypes = [ctypes.c_longlong, _I64P, _I64P, _I64P]
         self._lib.spx_run.restype = None
@@ -87,26 +100,32 @@ class CSim:
         if x.ndim != len(shape) + 1 or x.shape[1:] != shape:
             dims = ", ".join(map(str, shape))
             raise ValueError(f"predict: expected input shape (B, {dims}) or {shape}, got {x.shape}")
-        x = x.astype(np.float64)
-        if x.size and not np.isfinite(x.min() + x.max()):  # NaN and Inf propagate into min / max
-            bad = ~np.isfinite(x).reshape(len(x), math.prod(shape)).all(axis=1)
-            raise ValueError(f"predict: event {int(np.argmax(bad))} contains NaN or Inf")
         return x
+
+    def _raw_chunk(self, x: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Raw int64 inputs of events start..stop (quantized like the NumPy target; NaN/Inf refused)."""
+        flat = x[start:stop].reshape(stop - start, -1)
+        raw = np.zeros(flat.shape, dtype=np.int64)
+        nonzero = flat != 0  # 0 is 0 in every type and mode
+        values = flat[nonzero].astype(np.float64)
+        if not np.isfinite(values).all():
+            bad = ~np.isfinite(flat.astype(np.float64)).all(axis=1)
+            raise ValueError(f"predict: event {start + int(np.argmax(bad))} contains NaN or Inf")
+        raw[nonzero] = quantize(values, self.model.input_spec)
+        return raw
 
     def _run(self, x, with_trace: bool) -> tuple[np.ndarray, np.ndarray | None]:
         x = self._check(x)
         n = len(x)
-        n_in, n_out, n_trace = self._sizes
-        raw = np.zeros((n, n_in), dtype=np.int64)
-        flat, nonzero = x.reshape(n, n_in), x.reshape(n, n_in) != 0
-        raw[nonzero] = quantize(flat[nonzero], self.model.input_spec)  # 0 is 0 in every type and mode
+        _, n_out, n_trace = self._sizes
         out = np.zeros((n, n_out), dtype=np.int64)
         trace = np.zeros((n, n_trace), dtype=np.int64) if with_trace else None
 
-        def run(start: int) -> None:
+        def run(start: int) -> None:  # each worker converts only its own chunk
             stop = min(start + CHUNK, n)
+            raw = self._raw_chunk(x, start, stop)
             ptr = lambda a: a[start:stop].ctypes.data_as(_I64P)  # noqa: E731  rows are contiguous
-            self._lib.spx_run(stop - start, ptr(raw), ptr(out), ptr(trace) if with_trace else None)
+            self._lib.spx_run(stop - start, raw.ctypes.data_as(_I64P), ptr(out), ptr(trace) if with_trace else None)
 
         starts = range(0, n, CHUNK)
         if len(starts) > 1:
@@ -152,6 +171,6 @@ class CSim:
         return {k: v if specs.get(k) is None else to_float(v, specs[k]) for k, v in self.trace_raw(x).items()}
 
 
-def load(module, build_dir: Path | None = None) -> CSim:
+def load(module) -> CSim:
     """Compiles (or reuses) the C simulation of a verified module."""
-    return CSim(module, build_dir)
+    return CSim(module)

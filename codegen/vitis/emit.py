@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import keyword
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -33,7 +30,8 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import SSAValue
 
-from spx_ir.graph import layer_names
+from codegen.names import layer_identifiers, model_identifier
+from codegen.writer import OutputDir
 from spx_ir import dialect as spx
 from spx_ir.accum import op_accum_type
 from spx_ir.builder import model_function
@@ -50,15 +48,6 @@ MARKER = "spx_project.json"
 DEFAULT_PART = "xcu250-figd2104-2L-e"
 DEFAULT_CLOCK_NS = 5.0
 TB_EVENTS = 100
-
-_CPP_KEYWORDS = {"alignas", "alignof", "and", "asm", "auto", "bool", "break", "case", "catch", "char",
-                 "class", "const", "constexpr", "continue", "default", "delete", "do", "double", "else",
-                 "enum", "explicit", "export", "extern", "false", "float", "for", "friend", "goto", "if",
-                 "inline", "int", "long", "main", "mutable", "namespace", "new", "not", "or", "private",
-                 "protected", "public", "register", "return", "short", "signed", "sizeof", "static",
-                 "struct", "switch", "template", "this", "throw", "true", "try", "typedef", "typename",
-                 "union", "unsigned", "using", "virtual", "void", "volatile", "while", "spx"}
-
 
 def spx_version() -> str:
     try:
@@ -149,7 +138,7 @@ class Model:
 
     def __init__(self, module: ModuleOp):
         fn = model_function(module)
-        self.name = _check_name(fn.sym_name.data)
+        self.name = top_function_name(module)
         self.ir_hash = hashlib.sha256(print_module(module).encode()).hexdigest()
         (arg,) = fn.body.block.args
         ret = fn.body.block.last_op
@@ -177,7 +166,7 @@ class Model:
         self._pending: list[str] = []
         self._produce(arg, "x", "input_t")
         self.body.extend(self._pending)
-        names = layer_names(module)
+        names = layer_identifiers(module)
         for op in topological_ops(module):
             if not isinstance(op, (spx.ConstOp, func.ReturnOp)):
                 self._layer(op, len(self.layers) + 1, names[op])
@@ -491,15 +480,16 @@ def _traced_results(op, name: str):
     return [(op.results[0], name)]
 
 
-def _check_name(name: str) -> str:
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name in _CPP_KEYWORDS or keyword.iskeyword(name):
-        raise SpxError(f"error: vitis target: model name {name!r} is not usable as a C++ function and "
-                       "file name (use letters, digits and '_')")
-    # global names of the generated code (typedefs, configs, constants, sizes; spx_* in the bridge)
-    generated = r"(layer|hash|w|b)\d+_t|config\d+|(exp_|inv_)?table\d+|[wb]\d+|input_t|result\d*_t|N_INPUT|N_OUTPUT\d*"
-    if re.fullmatch(generated + r"|spx_\w*|read_event", name):
-        raise SpxError(f"error: vitis target: model name {name!r} clashes with a generated C++ name")
-    return name
+# global names of the generated code (typedefs, configs, constants, sizes; spx_* in the bridge)
+_GENERATED = re.compile(r"(layer|hash|w|b)\d+_t|config\d+|(exp_|inv_)?table\d+|[wb]\d+|input_t|result\d*_t"
+                        r"|N_INPUT|N_OUTPUT\d*|spx_\w*|read_event|x|y\d*|layer\d+_\w+")
+
+
+def top_function_name(module: ModuleOp) -> str:
+    """The C++ top function (and file stem): the model's safe identifier (codegen.names), prefixed
+    with `model_` when it would clash with a name the generated code declares."""
+    name = model_identifier(module)
+    return f"model_{name}" if _GENERATED.fullmatch(name) else name
 
 
 # ------------------------------------------------------------------------------------ rendering
@@ -599,45 +589,59 @@ def reference_events(model: Model, n: int, seed: int = 0) -> np.ndarray:
 # -------------------------------------------------------------------------------- the project
 
 
-def _check_out_dir(out: Path, force: bool) -> list[str]:
+def read_marker(out: OutputDir) -> dict | None:
+    """The vitis marker of an earlier emit in `out` (a JSON object by spx), else None."""
+    text = out.read_text(MARKER)
+    try:
+        info = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    return info if isinstance(info, dict) and (info.get("generator") == "spx" or info.get("spx") == 1) else None
+
+
+def _check_out_dir(out: OutputDir, force: bool) -> list[str]:
     """Refuses an existing directory that is not an spx project; returns files a previous emit wrote."""
-    if out.exists() and not out.is_dir():
-        raise SpxError(f"error: output path {out} exists and is not a directory")
-    marker = out / MARKER
-    if marker.is_file():  # written by this target, or by spx's API / CLI around several targets
-        try:
-            info = json.loads(marker.read_text())
-            if info.get("generator") == "spx" or "spx" in info:
-                return [str(f) for f in info.get("files", [])]
-        except (ValueError, AttributeError, TypeError):
-            pass
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise SpxError(f"error: output directory {out} exists and is not an spx project (no {MARKER}); "
+    if out.root.exists() and not out.root.is_dir():
+        raise SpxError(f"error: output path {out.root} exists and is not a directory")
+    info = read_marker(out)
+    if info is not None:
+        files = info.get("files", [])
+        return [f for f in files if isinstance(f, str)] if isinstance(files, list) else []
+    if out.root.is_dir() and any(out.root.iterdir()) and not force:
+        raise SpxError(f"error: output directory {out.root} exists and is not an spx project (no valid {MARKER}); "
                        "refusing to write into it (use force=True / --force)")
     return []
 
 
-class _Writer:
-    """Writes files under one root, never outside it (paths are checked after resolving links)."""
+def project_files(module: ModuleOp, model: Model | None = None, *, part: str = DEFAULT_PART,
+                  clock_period: float = DEFAULT_CLOCK_NS, events=None, tb_events: int = TB_EVENTS) -> dict[str, str]:
+    """{relative path: text} of every file of the project but the marker (pure: writes nothing)."""
+    model = model or Model(module)
+    name = model.name
+    files = {f"firmware/{name}.cpp": render_top(model), f"firmware/{name}.h": render_top_header(model),
+             "firmware/parameters.h": render_parameters(model)}
+    for array in model.consts.values():
+        files[f"firmware/weights/{array.name}.h"] = render_const(model, array)
+    if model.tables:
+        files["firmware/tables.h"] = render_tables(model)
+    for header in sorted(LIBRARY.glob("*.h")):
+        files[f"firmware/spx/{header.name}"] = header.read_text()
+    x = reference_events(model, tb_events) if events is None else np.asarray(events, dtype=np.float64)
+    x_raw, y_raw = _expected(module, model, x)
+    files["tb_data/tb_input_raw.dat"] = _data_lines(x_raw)
+    files["tb_data/tb_output_raw.dat"] = _data_lines(y_raw)
+    tb_code = output_code(model, " " * 8, "got.push_back({})")
+    files[f"tb/{name}_test.cpp"] = _fill("testbench.cpp", name=name, **tb_code)
+    files["build_prj.tcl"] = _fill("build_prj.tcl", name=name, part=_tcl_word(part), clock_period=f"{clock_period:g}")
+    files["README.md"] = _fill("README.md", name=name, part=_tcl_word(part), clock_period=f"{clock_period:g}",
+                               version=spx_version(), n_events=len(x))
+    return files
 
-    def __init__(self, root: Path):
-        self.root = root.resolve()
-        self.written: list[str] = []
 
-    def path(self, rel: str) -> Path:
-        path = (self.root / rel).resolve()
-        if not path.is_relative_to(self.root):
-            raise SpxError(f"error: refusing to write {rel!r}: it resolves to {path}, outside the output "
-                           f"directory {self.root}")
-        return path
-
-    def write(self, rel: str, text: str) -> None:
-        path = self.path(rel)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-            tmp.write(text)
-        os.replace(tmp.name, path)  # atomic: a concurrent reader never sees a half-written file
-        self.written.append(rel)
+def _tcl_word(part: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", str(part)):
+        raise SpxError(f"error: vitis target: FPGA part {part!r} is not a part name (letters, digits, '.', '_', '-')")
+    return str(part)
 
 
 def emit(module: ModuleOp, out_dir, *, force: bool = False, part: str = DEFAULT_PART,
@@ -645,43 +649,29 @@ def emit(module: ModuleOp, out_dir, *, force: bool = False, part: str = DEFAULT_
     """Writes the Vitis HLS project for a verified module into out_dir; returns out_dir.
 
     events: float images [B, *input_shape] for the test bench (default: `tb_events` random ones);
-    their expected outputs come from the NumPy reference target."""
+    their expected outputs come from the NumPy reference target. Every file goes through
+    `codegen.writer.OutputDir` (checked paths, no symlinks followed, atomic, mode 0644)."""
+    clock_period = float(clock_period)
+    if not (math.isfinite(clock_period) and clock_period > 0):
+        raise SpxError(f"error: vitis target: clock period {clock_period} ns is not a positive number")
     model = Model(module)
-    out = Path(out_dir)
+    out = OutputDir(out_dir)
     previous = _check_out_dir(out, force)
-    writer = _Writer(out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = model.name
-
-    writer.write(f"firmware/{name}.cpp", render_top(model))
-    writer.write(f"firmware/{name}.h", render_top_header(model))
-    writer.write("firmware/parameters.h", render_parameters(model))
-    for array in model.consts.values():
-        writer.write(f"firmware/weights/{array.name}.h", render_const(model, array))
-    if model.tables:
-        writer.write("firmware/tables.h", render_tables(model))
-    for header in sorted(LIBRARY.glob("*.h")):
-        writer.write(f"firmware/spx/{header.name}", header.read_text())
-
-    x = reference_events(model, tb_events) if events is None else np.asarray(events, dtype=np.float64)
-    x_raw, y_raw = _expected(module, model, x)
-    writer.write("tb_data/tb_input_raw.dat", _data_lines(x_raw))
-    writer.write("tb_data/tb_output_raw.dat", _data_lines(y_raw))
-    tb_code = output_code(model, " " * 8, "got.push_back({})")
-    writer.write(f"tb/{name}_test.cpp", _fill("testbench.cpp", name=name, **tb_code))
-    writer.write("build_prj.tcl", _fill("build_prj.tcl", name=name, part=part, clock_period=f"{clock_period:g}"))
-    writer.write("README.md", _fill("README.md", name=name, part=part, clock_period=f"{clock_period:g}",
-                                    version=spx_version(), n_events=len(x)))
-
-    for rel in set(previous) - set(writer.written) - {MARKER}:  # files of an earlier emit no longer produced
-        path = writer.path(rel)
-        if path.is_file():
+    files = project_files(module, model, part=part, clock_period=clock_period, events=events, tb_events=tb_events)
+    for rel, text in files.items():
+        out.write_text(rel, text)
+    for rel in set(previous) - set(files) - {MARKER}:  # files of an earlier emit no longer produced
+        try:
+            path = out.path(rel)
+        except SpxError:
+            continue  # a marker naming paths spx never writes: not ours to delete
+        if path.is_file() and not path.is_symlink():
             path.unlink()
-    info = {"generator": "spx", "target": "vitis", "name": name, "version": spx_version(),
+    info = {"generator": "spx", "target": "vitis", "name": model.name, "version": spx_version(),
             "ir_sha256": model.ir_hash, "part": part, "clock_period": clock_period,
-            "files": sorted(writer.written)}
-    writer.write(MARKER, json.dumps(info, indent=1) + "\n")
-    return out
+            "files": sorted(files)}
+    out.write_text(MARKER, json.dumps(info, indent=1) + "\n")
+    return out.root
 
 
 def _expected(module: ModuleOp, model: Model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,9 +1,9 @@
 """Host C++ toolchain for C simulation: locate g++ and the ap_types headers, compile with a cache.
 
-`compile_cpp` keys its cache on the sources' contents, the flags and the compiler version, and records
-the project headers each build included (g++ -MM) so an edited header also invalidates the entry. Paths
-count relative to the first source's directory: the same project generated elsewhere hits the cache.
-Cache directory: $SPX_CACHE, else ~/.cache/spx. Imports only the standard library.
+Builds go through `codegen.cache.entry` (content-keyed, validated, locked, atomic). `build_key`
+describes a build completely: the compiler's path and `--version`, the flags, the digest of every
+file of the ap_types include directory, and the caller's sources (every generated file's bytes).
+`compile_cpp` adds the content of every project header the sources include (g++ -MM) to that.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
-import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+from codegen import cache
 
 CXX_FLAGS = ("-O2", "-std=c++17", "-Wall", "-Wextra")
 _SHOWN_ERRORS = 3
@@ -60,7 +61,7 @@ def ap_types_include() -> Path:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("SPX_CACHE") or Path.home() / ".cache" / "spx")
+    return cache.cache_root()
 
 
 @functools.lru_cache(maxsize=None)
@@ -68,13 +69,34 @@ def _compiler_version(gxx: str) -> str:
     return subprocess.run([gxx, "--version"], capture_output=True, text=True, check=True).stdout
 
 
+@functools.lru_cache(maxsize=None)
+def _directory_digests(directory: str) -> dict[str, str]:
+    root = Path(directory)
+    return {str(p.relative_to(root)): _digest(p.read_bytes()) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def base_flags(shared: bool = False, extra_flags=()) -> list[str]:
+    flags = [*CXX_FLAGS, "-isystem", str(ap_types_include())]
+    return flags + (["-fPIC", "-shared"] if shared else []) + [str(f) for f in extra_flags]
+
+
+def build_key(gxx: str, flags: list[str], sources: dict[str, bytes]) -> dict:
+    """Everything that determines a build's output (see the module docstring)."""
+    include = str(ap_types_include())
+    return {"compiler": [gxx, _compiler_version(gxx)], "flags": flags, "ap_types": _directory_digests(include),
+            "sources": dict(sources)}
+
+
+def run_gxx(gxx: str, flags: list[str], sources, output: Path, cwd: Path | None = None) -> None:
+    """Compiles `sources` into `output`; CompileError naming the first errors if g++ fails."""
+    result = subprocess.run([gxx, *flags, *map(str, sources), "-o", str(output)], capture_output=True,
+                            text=True, cwd=cwd)
+    if result.returncode != 0:
+        raise CompileError(_describe_errors(result.stderr, [Path(s) for s in sources]), result.stderr)
+
+
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _header_digests(headers, base: Path) -> dict[str, str]:
-    """Digest of each header; paths are relative to `base` (absolute ones stay absolute)."""
-    return {h: _digest((base / h).read_bytes()) for h in headers}
 
 
 def _project_headers(gxx: str, flags: list[str], sources: list[Path], base: Path) -> list[str]:
@@ -96,38 +118,19 @@ def compile_cpp(sources, output, *, shared: bool = False, extra_flags=()) -> Pat
     sources = [Path(s).resolve() for s in sources]
     base = sources[0].parent
     output = Path(output)
-    flags = [*CXX_FLAGS, "-isystem", str(ap_types_include())]
-    flags += ["-fPIC", "-shared"] if shared else []
-    flags += [str(f) for f in extra_flags]
+    flags = base_flags(shared, extra_flags)
 
-    key = hashlib.sha256(json.dumps([_compiler_version(gxx), flags]).encode())
-    for source in sources:
-        key.update(str(source.relative_to(base) if source.is_relative_to(base) else source).encode())
-        key.update(b"\0" + source.read_bytes() + b"\0")
-    entry = cache_dir() / key.hexdigest()[:32]
-    artifact, manifest = entry / "artifact", entry / "headers.json"
+    def rel(path: Path) -> str:  # relative to the first source: a copy of the project elsewhere hits
+        return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
 
-    cached = artifact.is_file() and manifest.is_file()
-    if cached:
-        recorded = json.loads(manifest.read_text())
-        try:
-            cached = _header_digests(recorded, base) == recorded
-        except OSError:
-            cached = False
-    if not cached:
-        entry.mkdir(parents=True, exist_ok=True)
-        built = entry / f"build-{os.getpid()}.tmp"
-        result = subprocess.run([gxx, *flags, *map(str, sources), "-o", str(built)],
-                                capture_output=True, text=True)
-        if result.returncode != 0:
-            built.unlink(missing_ok=True)
-            if not any(entry.iterdir()):
-                entry.rmdir()
-            raise CompileError(_describe_errors(result.stderr, sources), result.stderr)
-        os.replace(built, artifact)
-        headers = _project_headers(gxx, flags, sources, base)
-        manifest.write_text(json.dumps(_header_digests(headers, base), indent=1))
+    files = {rel(s): s.read_bytes() for s in sources}
+    for header in _project_headers(gxx, flags, sources, base):
+        files.setdefault(header, (base / header).read_bytes())
 
+    def build(work: Path) -> None:
+        run_gxx(gxx, flags, sources, work / "artifact")
+
+    artifact = cache.entry("cxx", build_key(gxx, flags, files), build) / "artifact"
     # Copy then rename, so a process still running or dlopen-ing the old output is not disturbed.
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=output.parent, prefix=output.name, delete=False) as tmp:

@@ -15,6 +15,9 @@ template <class T> static void spx_trace(const T *array, unsigned size) {
 
 extern "C" {
 
+// The IR this library was built from (csim.py refuses a library that reports another one).
+const char *spx_ir_sha256() { return "{{ir_sha256}}"; }
+
 // Sizes the Python side checks its buffers against: 0 = inputs, 1 = outputs, 2 = trace, per event.
 long long spx_size(int which) {
     const long long sizes[3] = {N_INPUT, {{n_outputs_total}}, {{n_trace_total}}};
