@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import re
 from importlib.metadata import entry_points
 
 from xdsl.passes import ModulePass, PassPipeline, get_pass_option_infos
@@ -67,11 +68,22 @@ def describe_pass(cls: type[ModulePass]) -> str:
     return f"{cls.name}" + (f"{{{options}}}" if options else "") + (f"  {doc[0]}" if doc else "")
 
 
+def _quote_paths(text: str) -> str:
+    """Quotes unquoted option values holding characters xDSL's pass syntax has no token for
+    (`profile=data/x.npy` -> `profile="data/x.npy"`)."""
+    def quote(m: re.Match) -> str:
+        value = m[2]
+        if re.fullmatch(r"[\w.+-]*", value) or '"' in value:
+            return m[0]
+        return f'{m[1]}="{value}"'
+    return re.sub(r'([\w-]+)=([^\s,{}"]+)', quote, text)
+
+
 def parse_pipeline(text: str) -> PassPipeline:
     """Builds a pipeline from `a,b{opt=1}`; unknown passes/options raise SpxError listing the valid ones."""
     passes = available_passes()
     try:
-        specs = list(_parse_specs(text))
+        specs = list(_parse_specs(_quote_paths(text)))
     except ArgSpecParseError as err:  # a BaseException in xdsl
         raise SpxError(f"error: malformed pipeline '{text}': {str(err).splitlines()[-1].strip()}") from None
     built = []

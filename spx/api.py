@@ -74,6 +74,7 @@ class CompiledModel:
         creates nothing. Entries spx owns (model.mlir, the target directories, the marker) are
         replaced whole; anything else in out_dir is left alone."""
         from codegen import get_target
+        from codegen.names import model_identifier
 
         targets = list(targets)
         emitters = [get_target(t) for t in targets]  # unknown targets fail before anything is written
@@ -82,7 +83,7 @@ class CompiledModel:
             stage.write_text("model.mlir", self.ir)
             for t, target in zip(targets, emitters):
                 target.emit(self.module, stage.mkdir(t))
-            marker = {"spx": 1, "model": self.name, "targets": targets}
+            marker = {"spx": 1, "model": model_identifier(self.module), "targets": targets}
             stage.write_text(MARKER, json.dumps(marker, indent=1) + "\n")
         return out.root
 

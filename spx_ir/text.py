@@ -31,10 +31,15 @@ def parse_module(text: str, filename: str = "<stdin>") -> ModuleOp:
 
     try:
         module = Parser(context(), text, filename).parse_module()
+        verify(module, filename)
     except ParseError as err:
         line, col = _line_col(err.span)
         raise SpxError(f"{filename}:{line}:{col}: error: {err.msg}") from None
-    verify(module, filename)
+    except RecursionError:
+        raise SpxError(f"{filename}: error: attributes, types or regions nested too deeply") from None
+    except (OverflowError, ValueError) as err:  # e.g. an integer attribute beyond its type's range
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SpxError(f"{filename}: error: {first}") from None
     return module
 
 
@@ -61,7 +66,9 @@ def _line_col(span) -> tuple[int, int]:
 
 
 def load_npy(path, where: str):
-    """A .npy array from a user-given path; SpxError `<where>: no such file` / `not a .npy array`."""
+    """A .npy array from a user-given path; SpxError `<where>: no such file` / `not a .npy array` /
+    `holds N bytes, its header claims ...` (checked before anything is allocated)."""
+    import math
     from pathlib import Path
 
     import numpy as np
@@ -69,6 +76,17 @@ def load_npy(path, where: str):
     if not Path(path).is_file():
         raise SpxError(f"{where}: no such file")
     try:
+        with open(path, "rb") as f:
+            major, _ = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(f)
+            available = Path(path).stat().st_size - f.tell()
+        if dtype.hasobject:
+            raise SpxError(f"{where}: not a numeric .npy array (dtype {dtype})")
+        needed = math.prod(shape) * dtype.itemsize
+        if needed > available:
+            raise SpxError(f"{where}: .npy header claims shape {shape} of {dtype} ({needed} bytes) "
+                           f"but the file holds {available}")
         return np.load(path, allow_pickle=False)
-    except ValueError:
+    except (ValueError, EOFError, OSError):
         raise SpxError(f"{where}: not a .npy array") from None

@@ -65,7 +65,7 @@ def test_existing_non_project_directory_is_refused_unless_forced(tmp_path, capsy
         (["compile", "{d}/standard.keras", "-o", "OUT"], "error: layer 'conv1' (Conv2D) is not supported; supported:"),
         (["compile", str(EXAMPLE), "-o", "OUT", "-p", "nope"], "error: unknown pass 'nope'; available passes:"),
         (["compile", str(EXAMPLE), "-o", "OUT", "--targets", "verilog"], "error: unknown target 'verilog'; available targets:"),
-        (["predict", "{d}", "{d}/x.npy", "-o", "OUT/y.npy"], "error: not an spx project (no spx_project.json)"),
+        (["predict", "{d}", "{d}/x.npy", "-o", "OUT/y.npy"], "error: not an spx project (no valid spx_project.json)"),
     ],
 )
 def test_user_errors_are_one_line(saved_models, tmp_path, capsys, argv, message):
