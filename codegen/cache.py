@@ -106,6 +106,7 @@ def entry(kind: str, material, build) -> Path:
         if is_valid(final, key):
             return final
         work = Path(tempfile.mkdtemp(dir=parent, prefix=f".{key[:16]}-"))
+        os.chmod(work, 0o755)
         try:
             build(work)
             (work / MANIFEST).write_text(json.dumps({"key": key, "files": _file_digests(work)}, indent=1))

@@ -35,6 +35,9 @@ def parse_module(text: str, filename: str = "<stdin>") -> ModuleOp:
     except ParseError as err:
         line, col = _line_col(err.span)
         raise SpxError(f"{filename}:{line}:{col}: error: {err.msg}") from None
+    except VerifyException as err:  # raised while parsing, e.g. an integer beyond its type's range
+        first = str(err).strip().splitlines()[0] if str(err).strip() else "verification failed"
+        raise SpxError(f"{filename}: error: {first}") from None
     except RecursionError:
         raise SpxError(f"{filename}: error: attributes, types or regions nested too deeply") from None
     except (OverflowError, ValueError) as err:  # e.g. an integer attribute beyond its type's range

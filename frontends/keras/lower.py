@@ -129,6 +129,8 @@ class _Lowering:
     def weights(self, layer, quantizer, values: np.ndarray, kind: str) -> tuple[np.ndarray, FixedType]:
         """Raw integers + type of a kernel/bias: the quantizer's output (exact), or the config type."""
         where = self.where(layer)
+        if not np.isfinite(values).all():
+            raise SpxError(f"error: {where}: the {kind} contains NaN or Inf")
         if quantizer is not None:
             t, _ = quantizer_type(quantizer, f"{where} {kind}_quantizer")
             qv = np.asarray(quantizer(values.astype(np.float32)), dtype=np.float64)
