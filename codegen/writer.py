@@ -14,11 +14,12 @@ moves its entries into place only when every file was written: a failed compile 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path, PurePosixPath
 
 from spx_ir.text import SpxError
@@ -113,33 +114,39 @@ class OutputDir:
     @contextmanager
     def staged(self, last: tuple[str, ...] = ()):
         """Yields an `OutputDir` for a fresh staging directory inside the root. On success its
-        top-level entries replace the root's entries of the same names (entries named in `last` are
-        moved last, e.g. the file that marks the project complete); on an exception nothing in the
-        root changes and a root this call created is removed again."""
+        top-level entries replace the root's entries of the same names, under a lock on the root
+        (concurrent writers commit one after the other); entries named in `last` (the file that
+        marks the project complete) are removed first and moved in last. On an exception nothing
+        in the root changes, and a root this call created is removed again if still empty."""
         created = not self.root.exists()
         self.root.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(dir=self.root, prefix=".spx-staging-"))
+        os.chmod(stage, 0o755)
         try:
             yield OutputDir(stage)
             names = sorted(os.listdir(stage), key=lambda n: (n in last, last.index(n) if n in last else 0, n))
-            for name in last:  # the old marker goes first: a half-replaced project never claims to be one
-                if name in names and (os.path.lexists(self.root / name)):
-                    self._discard(name, stage)
             for name in names:
-                self.path(name)  # checked: a plain name, not through a link
-                if os.path.lexists(self.root / name):
-                    self._discard(name, stage)
-                os.replace(stage / name, self.root / name)
+                self.path(name)  # checked: a plain name
+            lock = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                for name in [n for n in last if n in names] + [n for n in names if n not in last]:
+                    if os.path.lexists(self.root / name):  # a file, a directory or a link: never followed
+                        self._discard(name, stage)
+                for name in names:  # the `last` entries sort last
+                    os.replace(stage / name, self.root / name)
+            finally:
+                os.close(lock)
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             if created:
-                shutil.rmtree(self.root, ignore_errors=True)
+                with suppress(OSError):
+                    self.root.rmdir()
             raise
         shutil.rmtree(stage, ignore_errors=True)
 
     def _discard(self, name: str, stage: Path) -> None:
-        """Moves the root's entry `name` (a file, a directory or a link: never followed) into the
-        staging directory's trash, deleted with it."""
+        """Moves the root's entry `name` into the staging directory's trash, deleted with it."""
         trash = stage / ".old"
         trash.mkdir(exist_ok=True)
         os.replace(self.root / name, trash / name)

@@ -112,7 +112,8 @@ def prepare_output_dir(out_dir, force: bool):
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise SpxError(f"{out}: error: output path exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and read_marker(out) is None and not force:
+    busy = out.is_dir() and any(not p.name.startswith(".spx-staging-") for p in out.iterdir())  # not another compile's
+    if busy and read_marker(out) is None and not force:
         raise SpxError(f"{out}: error: directory exists and is not an spx project (use --force to write into it)")
     return OutputDir(out)
 

@@ -274,7 +274,7 @@ def test_compile_cache_and_header_tracking(tmp_path, monkeypatch):
     (tmp_path / "main.cpp").write_text('#include "value.h"\nint main() { return VALUE; }\n')
     exe = compile_cpp([tmp_path / "main.cpp"], tmp_path / "main")
     assert subprocess.run([exe]).returncode == 3
-    [artifact] = (tmp_path / "cache").glob("*/artifact")
+    [artifact] = (tmp_path / "cache").glob("cxx/*/artifact")
     built = artifact.stat().st_mtime_ns
     exe.unlink()
     assert subprocess.run([compile_cpp([tmp_path / "main.cpp"], tmp_path / "main")]).returncode == 3
