@@ -26,8 +26,8 @@ from codegen.vitis import csim  # noqa: E402
 from codegen.vitis.emit import emit as emit_vitis  # noqa: E402
 from spx.cli import spx, spx_opt  # noqa: E402
 from spx_ir.text import SpxError, print_module  # noqa: E402
-from tests.trust_helpers import (cxx_payload, inputs, one_line_or_ok, python_payload, rename, run_spx,  # noqa: E402
-                                 snapshot, tiny_model)
+from tests.trust_helpers import (cxx_payload, inputs, python_payload, rename, run_spx, snapshot,  # noqa: E402
+                                 tiny_model)
 
 
 @pytest.fixture

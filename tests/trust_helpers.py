@@ -88,11 +88,3 @@ def run_spx(args, cache: Path, cwd: Path | None = None, timeout: int = 600, modu
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     cmd = [sys.executable, "-m", module, *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
-
-
-def one_line_or_ok(result) -> None:
-    """The CLI contract: exit 0, or exactly one line on stderr and exit 1."""
-    err = result.stderr.strip().splitlines() if isinstance(result.stderr, str) else []
-    if result.returncode == 0:
-        return
-    assert result.returncode == 1 and len(err) == 1 and "Traceback" not in result.stderr, (result.returncode, result.stderr)
