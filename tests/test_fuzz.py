@@ -33,7 +33,7 @@ from tests.trust_helpers import inputs, rename, snapshot, tiny_model
 
 FAST = settings(max_examples=12, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-SLOW = settings(max_examples=150, deadline=None,
+SLOW = settings(max_examples=60, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 DANGEROUS = "\"'\\\n\r\t `$;&|<>(){}[]*/#%!?~^.,:=+-@\0\u2028\u00e9\u4e2d\U0001f600"
@@ -113,9 +113,9 @@ def test_fuzz_names_csim(capsys, monkeypatch, tmp_path, case):
 
 @pytest.mark.slow
 @SLOW
-@given(function=names, layers=st.lists(names, min_size=3, max_size=3), sparse=st.booleans())
-def test_fuzz_names_slow(capsys, function, layers, sparse):
-    check_names(capsys, function, layers, sparse, with_csim=True)
+@given(function=names, layers=st.lists(names, min_size=3, max_size=3), sparse=st.booleans(), pick=st.integers(0, 5))
+def test_fuzz_names_slow(capsys, function, layers, sparse, pick):
+    check_names(capsys, function, layers, sparse, with_csim=pick == 0)  # C simulation of every 6th: ~15 s each
 
 
 # ------------------------------------------------------------------------------- IR mutations
