@@ -110,9 +110,13 @@ def test_a_layer_name_never_reaches_cxx(sandbox):
         if f.is_file() and f.suffix in (".h", ".cpp", ".tcl", ".md"):
             text = f.read_text()
             assert 'system("' not in text and str(canary) not in text and "*/" not in text, f
-    y = csim.load(module).predict(inputs(module))
+    sim = csim.load(module)
+    y = sim.predict(inputs(module))
     assert not canary.exists()
     np.testing.assert_array_equal(y, load_numpy(module).predict(inputs(module)))
+    # in-process traces keep the IR's layer names (Python data, never code)
+    traces = sim.trace(inputs(module)), load_numpy(module).trace(inputs(module))
+    assert all(cxx_payload(canary) in t for t in traces) and traces[0].keys() == traces[1].keys()
 
 
 def test_names_never_reach_python(sandbox):

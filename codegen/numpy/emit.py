@@ -27,7 +27,7 @@ from codegen.writer import OutputDir
 from spx_ir import dialect as spx
 from spx_ir.builder import model_function
 from spx_ir.fixed import FixedType, quantize
-from spx_ir.graph import topological_ops
+from spx_ir.graph import layer_names, topological_ops
 from spx_ir.text import SpxError
 
 # Runtime part of every generated program: input checks, batching, tracing. It uses the names the
@@ -266,7 +266,23 @@ def load(module: ModuleOp) -> SimpleNamespace:
     for mod in (fixed, tables, kernels):
         namespace.update({k: v for k, v in vars(mod).items() if not k.startswith("__")})
     exec(compile(source, f"<spx numpy program {model_identifier(module)}>", "exec"), namespace)
-    return SimpleNamespace(**{k: namespace[k] for k in ("predict", "predict_raw", "trace", "diagnostics", "LAYERS", "INPUT_SHAPE")})
+    # the program knows layers by their safe identifiers; in-process results use the IR's layer names
+    names = layer_names(module)
+    key = {ident: names[op] for op, ident in layer_identifiers(module).items()}.get
+
+    def renamed(d: dict) -> dict:
+        return {key(k.split(":")[0], k.split(":")[0]) + k[len(k.split(":")[0]):]: v for k, v in d.items()}
+
+    def trace(x):
+        return renamed(namespace["trace"](x))
+
+    def diagnostics(x):
+        result = namespace["diagnostics"](x)
+        return {**result, "saturations": renamed(result["saturations"])}
+
+    return SimpleNamespace(predict=namespace["predict"], predict_raw=namespace["predict_raw"], trace=trace,
+                           diagnostics=diagnostics, LAYERS=[key(k, k) for k in namespace["LAYERS"]],
+                           INPUT_SHAPE=namespace["INPUT_SHAPE"])
 
 
 def _embedded_source() -> str:

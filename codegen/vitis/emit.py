@@ -31,6 +31,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import SSAValue
 
 from codegen.names import layer_identifiers, model_identifier
+from spx_ir.graph import layer_names
 from codegen.writer import OutputDir
 from spx_ir import dialect as spx
 from spx_ir.accum import op_accum_type
@@ -166,10 +167,10 @@ class Model:
         self._pending: list[str] = []
         self._produce(arg, "x", "input_t")
         self.body.extend(self._pending)
-        names = layer_identifiers(module)
+        names, keys = layer_identifiers(module), layer_names(module)  # code and comments / trace keys
         for op in topological_ops(module):
             if not isinstance(op, (spx.ConstOp, func.ReturnOp)):
-                self._layer(op, len(self.layers) + 1, names[op])
+                self._layer(op, len(self.layers) + 1, names[op], keys[op])
         for value, out in zip(self.returned, self.outputs):
             if self._arrays[value].name != out.name:
                 self.body.append(f"    spx::copy<{out.type}, {out.size}>({self._read(value)}, {out.name});")
@@ -275,7 +276,8 @@ class Model:
 
     # ----------------------------------------------------------------------------------- layers
 
-    def _layer(self, op, k: int, name: str) -> None:
+    def _layer(self, op, k: int, name: str, key: str) -> None:
+        """name: the layer's safe identifier (in generated code); key: its IR name (trace keys, Python only)."""
         handler = {
             spx.InputReduceOp: self._input_reduce, spx.SparseConv2DOp: self._sparse_conv2d,
             spx.SparseActivationOp: self._sparse_activation, spx.SparsePool2DOp: self._sparse_pool2d,
@@ -289,13 +291,13 @@ class Model:
         layer = handler(op, Layer(k, name, op.name))
         self.layers.append(layer)
         self.body.append(f"    {layer.call()}")
-        for value, key in _traced_results(op, name):
+        for value, trace_key in _traced_results(op, key):
             self.body.append(f"    SPX_TRACE({self._arrays[value].name}, {math.prod(value.type.get_shape())});")
-            spec = None if key.endswith(":hash") else _spec(value)
-            self.traces.append(Trace(key, tuple(value.type.get_shape()), spec))
-            self._trace_keys[value] = key
+            spec = None if trace_key.endswith(":hash") else _spec(value)
+            self.traces.append(Trace(trace_key, tuple(value.type.get_shape()), spec))
+            self._trace_keys[value] = trace_key
         if isinstance(op, (spx.SparseConv2DOp, spx.SparseActivationOp, spx.SparseQuantizeOp)) and op.hash in self._trace_keys:
-            self.trace_aliases[f"{name}:hash"] = self._trace_keys[op.hash]
+            self.trace_aliases[f"{key}:hash"] = self._trace_keys[op.hash]
         self.body.extend(self._pending)
 
     def _input_reduce(self, op, layer: Layer) -> Layer:
