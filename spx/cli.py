@@ -70,8 +70,10 @@ def _boundary(run) -> int:
             return _internal(err)
         return _fail(f"error: {err}")
     except OSError as err:
+        if err.strerror is None:  # raised with a message of ours
+            return _fail(str(err))
         where = f"{err.filename}: " if err.filename else ""
-        return _fail(f"{where}error: {err.strerror or err}")
+        return _fail(f"{where}error: {err.strerror}")
     except RecursionError:
         return _fail("error: input nested too deeply")
     except MemoryError:
