@@ -55,5 +55,7 @@ def layer_names(module: ModuleOp) -> dict[Operation, str]:
             kind = op.name.split(".", 1)[1]
             counts[kind] = counts.get(kind, 0) + 1
             layer = op.attributes.get("layer")
-            names[op] = layer.data if layer is not None else f"{kind}_{counts[kind]}"
+            data = layer.data if layer is not None else f"{kind}_{counts[kind]}"
+            # xDSL gives bytes for a string literal with escapes that are not UTF-8 text
+            names[op] = data.decode("utf-8", "backslashreplace") if isinstance(data, bytes) else str(data)
     return names

@@ -411,3 +411,11 @@ def test_profile_option_takes_a_path(sandbox, capsys):
     np.save(sandbox / "work" / "data" / "x.npy", inputs(module))
     (sandbox / "work" / "m.mlir").write_text(print_module(module))
     assert spx_opt([str(sandbox / "work" / "m.mlir"), "-p", f"spx-fixed-point{{profile={sandbox}/work/data/x.npy}}"]) == 0
+
+
+def test_layer_names_that_are_not_utf8_text(sandbox, capsys):
+    text = print_module(tiny_model(layer_names={"spx.dense": "PLACEHOLDER"})).replace("PLACEHOLDER", "\\FF\\C3")
+    (sandbox / "work" / "m.mlir").write_text(text)
+    assert cli(capsys, "compile", sandbox / "work" / "m.mlir", "-o", sandbox / "work" / "p")[0] == 0
+    trace = spx_api.open_project(sandbox / "work" / "p").trace(inputs(tiny_model()))
+    assert "\\xff\\xc3" in trace
