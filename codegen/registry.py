@@ -1,7 +1,8 @@
 """Code-generation targets behind one registry.
 
 A target is an object with a `name` and `emit(module, out_dir) -> Path`. Built-in targets:
-`numpy` (standalone NumPy reference) and, when present, `vitis` (HLS project). Third parties
+`numpy` (standalone NumPy reference) and, when present, `vitis` (HLS project) and `rtl`
+(Verilog through XLS). Third parties
 register more with `register_target(obj)` or an entry point in group `spx.targets`.
 """
 
@@ -13,7 +14,8 @@ from importlib.metadata import entry_points
 from spx_ir.text import SpxError
 
 ENTRY_POINT_GROUP = "spx.targets"
-BUILTIN_TARGETS = {"numpy": "codegen.numpy.target:TARGET", "vitis": "codegen.vitis.target:TARGET"}
+BUILTIN_TARGETS = {"numpy": "codegen.numpy.target:TARGET", "vitis": "codegen.vitis.target:TARGET",
+                   "rtl": "codegen.rtl.target:TARGET"}
 
 _targets: dict = {}
 _loaded = False

@@ -1,0 +1,1 @@
+"""The `rtl` target: spx -> XLS IR -> pipelined Verilog; Verilator simulation, Yosys synthesis."""

@@ -1,0 +1,156 @@
+"""RTL simulation of the rtl target: the generated Verilog + tb.cpp built by Verilator and run.
+
+The Verilator build is a codegen/cache.py entry keyed on every generated file, the Verilator version
+and the flags. Inputs are checked and quantized in Python exactly like the NumPy target
+(`spx_ir.fixed.quantize`), packed into the `x` port's words, streamed one event per clock through
+the pipeline, and the `out` words unpacked into raw integers of the output types.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from codegen import cache
+from codegen.rtl import ports
+from spx_ir.fixed import FixedType, quantize, to_float
+from spx_ir.text import SpxError
+
+VERILATOR_FLAGS = ("--cc", "--exe", "--build", "-O2", "-Wno-fatal", "-Wno-lint", "-Wno-style",
+                   "--x-assign", "fast", "--x-initial", "fast")
+CXX_FLAGS = "-O1 -std=c++17"
+
+
+def require(tool: str) -> str:
+    """Path of `tool`, or a one-line error naming the Debian package."""
+    path = shutil.which(tool)
+    if path is None:
+        raise SpxError(f"error: {tool} is not installed (Debian/Ubuntu: apt-get install -y {tool})")
+    return path
+
+
+def tool_version(tool: str) -> str:
+    """`verilator-5.006`, `yosys-0.23`: the label measured figures carry."""
+    require(tool)
+    flag = "--version" if tool == "verilator" else "-V"
+    out = subprocess.run([tool, flag], capture_output=True, text=True).stdout
+    match = re.search(r"(\d+\.\d+(?:\.\d+)?)", out)
+    return f"{tool}-{match.group(1) if match else 'unknown'}"
+
+
+def verilator_build(files: dict, module: str, timeout: float | None = None) -> Path:
+    """Path of the cached simulator binary for the generated `files` ({name: text})."""
+    require("verilator")
+    verilog, tb = files[f"{module}.v"], files["tb.cpp"]
+    material = {"verilog": verilog.encode(), "tb": tb.encode(), "module": module,
+                "verilator": tool_version("verilator"), "flags": list(VERILATOR_FLAGS), "cxx": CXX_FLAGS}
+
+    def build(directory: Path) -> None:
+        src = directory / "src"
+        src.mkdir()
+        (src / f"{module}.v").write_text(verilog)
+        (src / "tb.cpp").write_text(tb)
+        cmd = ["verilator", *VERILATOR_FLAGS, "--top-module", module, "-Mdir", str(src / "obj"),
+               "-CFLAGS", f"{CXX_FLAGS} -DVTOP=V{module} -DVTOP_H='\"V{module}.h\"'",
+               "-o", "sim", f"{module}.v", "tb.cpp"]
+        try:
+            run = subprocess.run(cmd, cwd=src, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise SpxError(f"error: verilator build of {module} timed out after {timeout} s") from None
+        if run.returncode != 0:
+            lines = [ln for ln in (run.stderr + run.stdout).splitlines() if "rror" in ln] or run.stderr.splitlines()
+            raise SpxError(f"error: verilator build of {module} failed: {(lines or ['?'])[0].strip()}")
+        shutil.move(str(src / "obj" / "sim"), directory / "sim")
+        shutil.rmtree(src)
+
+    return cache.entry("rtl-verilator", material, build) / "sim"
+
+
+def run_events(binary: Path, in_words: np.ndarray, out_words: int, gap: int = 0,
+               timeout: float | None = None) -> tuple[np.ndarray, dict]:
+    """Streams events (rows of uint32 port words) through the simulator: (out words, stats)."""
+    n = len(in_words)
+    with tempfile.TemporaryDirectory(prefix="spx-rtl-") as tmp:
+        src, dst = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
+        np.ascontiguousarray(in_words, dtype="<u4").tofile(src)
+        try:
+            run = subprocess.run([str(binary), str(src), str(dst), str(n), str(gap)], capture_output=True,
+                                 text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise SpxError(f"error: RTL simulation timed out after {timeout} s") from None
+        if run.returncode != 0:
+            raise SpxError(f"error: RTL simulation failed: {run.stderr.strip().splitlines()[-1] if run.stderr.strip() else run.returncode}")
+        out = np.fromfile(dst, dtype="<u4").reshape(n, out_words)
+    stats = {}
+    for line in run.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        stats[key] = float(value)
+    return out, stats
+
+
+class RtlSim:
+    """predict / predict_raw of the Verilated design (same interface as the other targets)."""
+
+    def __init__(self, result: dict):
+        meta = result["meta"]
+        self.meta = meta
+        self.files = result["files"]
+        self.INPUT_SHAPE = tuple(meta["input"]["shape"])
+        self.input_t = FixedType.parse(meta["input"]["type"])
+        self.output_types = [FixedType.parse(o["type"]) for o in meta["outputs"]]
+        self.output_shapes = [tuple(o["shape"]) for o in meta["outputs"]]
+        self.binary = verilator_build(self.files, meta["module"])
+        self.in_words = -(-meta["input"]["bits"] // 32)
+        self.out_words = -(-meta["output_bits"] // 32)
+        self.last_stats: dict = {}
+
+    def _raw_input(self, x) -> np.ndarray:
+        x = np.asarray(x)
+        shape = self.INPUT_SHAPE
+        if x.dtype.kind not in "biuf":
+            raise ValueError(f"predict: input dtype {x.dtype} is not numeric")
+        if x.shape == shape:
+            x = x[None]
+        if x.ndim != len(shape) + 1 or x.shape[1:] != shape:
+            dims = ", ".join(map(str, shape))
+            raise ValueError(f"predict: expected input shape (B, {dims}) or {shape}, got {x.shape}")
+        flat = x.reshape(len(x), -1).astype(np.float64)
+        bad = ~np.isfinite(flat)
+        if bad.any():
+            raise ValueError(f"predict: event {int(np.argwhere(bad)[0][0])} contains NaN or Inf")
+        raw = np.zeros(flat.shape, dtype=np.int64)
+        nonzero = flat != 0
+        raw[nonzero] = quantize(flat[nonzero], self.input_t)  # 0 is 0 in every type and mode
+        return raw
+
+    def predict_raw(self, x):
+        raw = self._raw_input(x)
+        if len(raw) == 0:
+            outs = [np.zeros((0, *s), np.int64) for s in self.output_shapes]
+        else:
+            words, self.last_stats = run_events(self.binary, ports.pack(raw, self.input_t.width, 4), self.out_words)
+            layout = [(s, t.width, t.signed) for s, t in zip(self.output_shapes, self.output_types)]
+            outs = ports.unpack(words, layout)
+        return outs[0] if len(outs) == 1 else outs
+
+    def predict(self, x):
+        outs = self.predict_raw(x)
+        outs = outs if isinstance(outs, list) else [outs]
+        floats = [to_float(o, t) for o, t in zip(outs, self.output_types)]
+        return floats[0] if len(floats) == 1 else floats
+
+
+def load(module, **options) -> RtlSim:
+    from codegen.rtl.emit import build
+
+    return RtlSim(build(module, **options))
+
+
+def words_for(bits: int) -> int:
+    return math.ceil(bits / 32)
