@@ -4,6 +4,7 @@
     cm = spx.compile(keras_model, config=cfg)          # lower + default pipeline
     y = cm.predict(x)                                   # NumPy reference (bit-exact oracle)
     y = cm.predict(x, backend="csim")                   # C simulation of the generated HLS C++
+    y = cm.predict(x, backend="rtl")                    # Verilator simulation of the rtl target
     cm.write("out/")                                    # model.mlir + numpy/ + vitis/ projects
 """
 
@@ -16,7 +17,8 @@ from spx_ir.text import SpxError, parse_module, print_module
 
 DEFAULT_PIPELINE = "canonicalize"
 MARKER = "spx_project.json"
-BACKENDS = ("numpy", "csim")
+BACKENDS = ("numpy", "csim", "rtl")
+BACKEND_TARGETS = {"numpy": "numpy", "csim": "vitis", "rtl": "rtl"}
 
 
 def default_pipeline() -> str:
@@ -50,7 +52,7 @@ class CompiledModel:
         if name not in self._backends:
             from codegen import get_target
 
-            self._backends[name] = get_target("numpy" if name == "numpy" else "vitis").load(self.module)
+            self._backends[name] = get_target(BACKEND_TARGETS[name]).load(self.module)
         return self._backends[name]
 
     def predict(self, x, backend: str = "numpy"):

@@ -248,6 +248,26 @@ def _report(args) -> int:
 
     run_pipeline(module, "spx-estimate")
     print(report_table(module))
+    if path.is_dir():
+        from codegen.rtl.synth import measured_summary
+
+        measured = measured_summary(path / "rtl")
+        if measured:
+            print(measured)
+    return 0
+
+
+def _synth(args) -> int:
+    from codegen.rtl.synth import synth, table, write_reports
+    from spx.api import open_project
+
+    cm = open_project(args.project)
+    project = Path(args.project) / "rtl"
+    report = synth(project, cm.module, timeout=args.timeout, per_op=not args.model_only,
+                   log=lambda m: print(m, file=sys.stderr))
+    print(table(report))
+    json_path, png = write_reports(project, report)
+    print(f"wrote {json_path}" + (f" and {png}" if report["ops"] else ""))
     return 0
 
 
@@ -278,9 +298,13 @@ def _spx(argv) -> int:
     p.add_argument("project")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--backend", default="numpy", choices=("numpy", "csim"))
+    p.add_argument("--backend", default="numpy", choices=("numpy", "csim", "rtl"))
     r = sub.add_parser("report", help="estimated latency/resources per op (cost model)")
     r.add_argument("target", help="an spx output directory or an .mlir file")
+    y = sub.add_parser("synth", help="measured latency/II (Verilator) and resources (Yosys) of the rtl target")
+    y.add_argument("project", help="an spx output directory compiled with --targets ...,rtl")
+    y.add_argument("--timeout", type=float, default=None, help="seconds per tool run (stopped cleanly, not recorded)")
+    y.add_argument("--model-only", action="store_true", help="skip the per-op syntheses")
     d = sub.add_parser("demo", help="end-to-end demo on real data")
     d.add_argument("--dataset", default="mnist", choices=("mnist", "lartpc", "jets"))
     d.add_argument("--out", default="out/demo", help="output directory for projects, tables and plots")
@@ -290,7 +314,7 @@ def _spx(argv) -> int:
         return _spx_opt(rest)
     if rest:
         return _fail(f"spx {args.command}: error: unrecognized arguments: {' '.join(rest)}")
-    handlers = {"compile": _compile, "predict": _predict, "report": _report, "demo": _demo}
+    handlers = {"compile": _compile, "predict": _predict, "report": _report, "demo": _demo, "synth": _synth}
     return handlers[args.command](args)
 
 

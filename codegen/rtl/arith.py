@@ -99,14 +99,14 @@ def compare(fn: Fn, op: str, a: Int, b: Int) -> Bits:
 
 def select(fn: Fn, cond: Bits, if_true: Int, if_false: Int) -> Int:
     lo, hi = min(if_true.lo, if_false.lo), max(if_true.hi, if_false.hi)
-    w = signed_width(lo, hi)
+    w = max(signed_width(lo, hi), if_true.width, if_false.width)
     return Int(fn.mux(cond, widen(fn, if_true, w), widen(fn, if_false, w)), lo, hi)
 
 
 def select_many(fn: Fn, selector: Bits, cases: list[Int], default: Int | None = None) -> Int:
     every = cases + ([default] if default is not None else [])
     lo, hi = min(c.lo for c in every), max(c.hi for c in every)
-    w = signed_width(lo, hi)
+    w = max([signed_width(lo, hi)] + [c.width for c in every])
     return Int(fn.sel(selector, [widen(fn, c, w) for c in cases],
                       None if default is None else widen(fn, default, w)), lo, hi)
 
