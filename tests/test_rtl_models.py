@@ -1,0 +1,147 @@
+"""rtl target, whole models through Verilator: RTL simulation == NumPy reference (== C simulation).
+
+One Verilator build per model (cached by content in $SPX_CACHE); each streams >= 1,000 events one
+per clock, including an empty image, one with more active pixels than N and values beyond the input
+type (saturating). Seed architectures run at reduced image sizes (16x16, N = 4-8): XLS and Verilator
+time grows with H*W*N. `spx synth` runs on the smallest model (Verilator + Yosys measured figures).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from codegen.numpy.emit import load as numpy_load
+from codegen.rtl.sim import load as rtl_load
+from spx_ir.accum import conv_terms, exact_sum_type
+from spx_ir.builder import ModelBuilder
+from spx_ir.fixed import FixedType
+from spx_ir.text import SpxError, print_module
+from tests.ir_samples import every_op_model
+from tests.test_vitis_equivalence import _precisions, events
+
+pytestmark = pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
+
+EVENTS = 1000
+
+
+def reduced_architecture(name: str, size: int, n_max: int, bits: int = 8, seed: int = 0):
+    """The seed architectures (tests/test_vitis_equivalence.py) on a size x size image."""
+    rng = np.random.default_rng(seed)
+    in_t, w_t, act_t = _precisions(bits)
+    layers, head, out_kind = {
+        "neutrino": ([("conv", 7, 1), ("conv", 7, 3), ("pool", 7)], [16, 1], "sigmoid"),
+        "jet": ([("conv", 9, 3), ("conv", 9, 1), ("pool", 4)], [20, 5], "softmax"),
+        "mnist": ([("conv", 7, 1), ("pool", 4), ("conv", 5, 3), ("pool", 2)], [36, 10], "softmax"),
+    }[name]
+    lim = 2 ** (w_t.width - 2)
+
+    def weights(*shape):
+        return b.const(rng.integers(-lim, lim, size=shape), w_t)
+
+    b = ModelBuilder(f"{name}_{size}px_{bits}b", [size, size, 1], in_t)
+    feat, hash_ = b.input_reduce(b.input, n_max=n_max, threshold=0.0)
+    t, ch, hw = in_t, 1, size
+    for kind, k, *co in layers:
+        if kind == "conv":
+            conv_t = exact_sum_type(t, w_t, w_t, conv_terms(n_max, k, k, ch))
+            y = b.sparse_conv2d(feat, hash_, weights(k, k, ch, co[0]), weights(co[0]), conv_t)
+            feat, t, ch = b.sparse_activation(y, hash_, "relu", act_t), act_t, co[0]
+        else:
+            feat, hash_ = b.sparse_pool2d(feat, hash_, k, "avg", hw, hw, act_t)
+            hw //= k
+    x = b.sparse_flatten(feat, hash_, hw, hw)
+    n_in = hw * hw * ch
+    for i, n_out in enumerate(head):
+        x = b.dense(x, weights(n_in, n_out), weights(n_out), exact_sum_type(t, w_t, w_t, n_in))
+        if i < len(head) - 1:
+            x, t, n_in = b.activation(x, "relu", act_t), act_t, n_out
+    return b.finish([b.activation(x, out_kind, FixedType(16, 0 if out_kind == "sigmoid" else 1, False))])
+
+
+def assert_same(got, expected, what):
+    got, expected = (got, expected) if isinstance(got, list) else ([got], [expected])
+    for k, (g, e) in enumerate(zip(got, expected)):
+        bad = np.argwhere(g != e)
+        assert not len(bad), (f"{what}: output {k}: {len(bad)} mismatches, first at {tuple(bad[0])}: "
+                              f"{g[tuple(bad[0])]} vs {e[tuple(bad[0])]}")
+
+
+def check_model(module, n_max, seed=0):
+    sim, ref = rtl_load(module), numpy_load(module)
+    x = events(np.random.default_rng(seed), EVENTS, ref.INPUT_SHAPE, sim.input_t, n_max)
+    got, expected = sim.predict_raw(x), ref.predict_raw(x)
+    assert_same(got, expected, "rtl vs numpy")
+    assert len(np.unique(np.asarray(expected))) > 2, "degenerate model: outputs hardly vary"
+    dropped = ref.diagnostics(x)["dropped"]
+    assert dropped.max() > 0, "no event had more active pixels than N"
+    assert sim.last_stats["ii_cycles"] == 1.0, sim.last_stats
+    return sim, ref, x
+
+
+def test_every_op_model_numpy_csim_rtl_agree():
+    """numpy == csim == rtl on every output of 1,000 events (one model using every op)."""
+    from codegen.vitis.csim import load as csim_load
+
+    module = every_op_model(n_max=4)
+    sim, ref, x = check_model(module, 4)
+    assert_same(csim_load(module).predict_raw(x), ref.predict_raw(x), "csim vs numpy")
+    assert sim.last_stats["latency_cycles"] >= 1
+
+
+@pytest.mark.parametrize("name,n_max", [("neutrino", 6)])
+def test_reduced_architecture_matches_numpy(name, n_max):
+    check_model(reduced_architecture(name, 16, n_max), n_max)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,n_max", [("jet", 8), ("mnist", 8), ("neutrino", 4)])
+def test_reduced_architecture_matches_numpy_slow(name, n_max):
+    check_model(reduced_architecture(name, 16, n_max), n_max)
+
+
+def test_unsupported_attribute_is_refused_naming_the_op():
+    from xdsl.dialects.builtin import IntegerAttr, i64
+
+    from codegen.rtl.lower import lower
+
+    module = every_op_model()
+    conv = next(op for op in module.walk() if op.name == "spx.sparse_conv2d")
+    conv.properties["bias_where_nonzero"] = IntegerAttr(1, i64)
+    with pytest.raises(SpxError) as err:
+        lower(module)
+    assert "bias_where_nonzero" in str(err.value) and "spx.sparse_conv2d" in str(err.value)
+    assert len(str(err.value).splitlines()) == 1
+
+
+def test_spx_synth_measures_small_model(tmp_path, capsys):
+    """compile --targets rtl, predict --backend rtl, synth: measured figures labelled by tool."""
+    from spx.cli import spx
+
+    mlir = tmp_path / "every_op.mlir"
+    mlir.write_text(print_module(every_op_model(n_max=2)))
+    out = tmp_path / "proj"
+    assert spx(["compile", str(mlir), "-o", str(out), "--targets", "numpy,rtl"]) == 0
+    rtl = out / "rtl"
+    names = {p.name for p in rtl.iterdir()}
+    assert {"every_op.v", "every_op.ir", "every_op.opt.ir", "tb.cpp", "synth.ys", "README.md", "rtl.json"} <= names
+    x = events(np.random.default_rng(1), 50, (8, 8, 1), FixedType(8, 1, False), 2)
+    np.save(tmp_path / "x.npy", x)
+    for backend in ("numpy", "rtl"):
+        assert spx(["predict", str(out), str(tmp_path / "x.npy"), "-o", str(tmp_path / f"{backend}.npy"),
+                    "--backend", backend]) == 0
+    assert np.array_equal(np.load(tmp_path / "numpy.npy"), np.load(tmp_path / "rtl.npy"))
+    capsys.readouterr()
+    assert spx(["synth", str(out), "--timeout", "600"]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((rtl / "reports" / "synth.json").read_text())
+    m = report["model_figures"]
+    assert m["ii_cycles"] == 1.0 and m["latency_cycles"] >= 1 and m["lut"] > 0 and m["ff"] > 0
+    assert report["sources"]["resources"].startswith("yosys-") and "verilator-" in printed
+    assert len(report["ops"]) == 10 and all(o["lut"] is not None for o in report["ops"].values())
+    assert (rtl / "reports" / "synth.png").stat().st_size > 1000
+    assert spx(["report", str(out)]) == 0
+    assert "yosys-" in capsys.readouterr().out
