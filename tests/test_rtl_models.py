@@ -117,18 +117,33 @@ def test_unsupported_attribute_is_refused_naming_the_op():
     assert len(str(err.value).splitlines()) == 1
 
 
+def tiny_model():
+    """A 4x4 image, N = 2: input_reduce, conv 3x3, relu, flatten, dense, relu (6 XLS functions)."""
+    rng = np.random.default_rng(3)
+    in_t, w_t, act_t = _precisions(8)
+    b = ModelBuilder("tiny", [4, 4, 1], in_t)
+    feat, hash_ = b.input_reduce(b.input, n_max=2, threshold=0.0)
+    y = b.sparse_conv2d(feat, hash_, b.const(rng.integers(-64, 64, (3, 3, 1, 1)), w_t),
+                        b.const(rng.integers(-64, 64, (1,)), w_t), FixedType(12, 6))
+    y = b.sparse_activation(y, hash_, "relu", act_t)
+    x = b.sparse_flatten(y, hash_, 4, 4)
+    x = b.dense(x, b.const(rng.integers(-64, 64, (16, 2)), w_t), b.const(rng.integers(-64, 64, (2,)), w_t),
+                FixedType(14, 8))
+    return b.finish([b.activation(x, "relu", act_t)])
+
+
 def test_spx_synth_measures_small_model(tmp_path, capsys):
     """compile --targets rtl, predict --backend rtl, synth: measured figures labelled by tool."""
     from spx.cli import spx
 
-    mlir = tmp_path / "every_op.mlir"
-    mlir.write_text(print_module(every_op_model(n_max=2)))
+    mlir = tmp_path / "tiny.mlir"
+    mlir.write_text(print_module(tiny_model()))
     out = tmp_path / "proj"
     assert spx(["compile", str(mlir), "-o", str(out), "--targets", "numpy,rtl"]) == 0
     rtl = out / "rtl"
     names = {p.name for p in rtl.iterdir()}
-    assert {"every_op.v", "every_op.ir", "every_op.opt.ir", "tb.cpp", "synth.ys", "README.md", "rtl.json"} <= names
-    x = events(np.random.default_rng(1), 50, (8, 8, 1), FixedType(8, 1, False), 2)
+    assert {"tiny.v", "tiny.ir", "tiny.opt.ir", "tb.cpp", "synth.ys", "README.md", "rtl.json"} <= names
+    x = events(np.random.default_rng(1), 50, (4, 4, 1), FixedType(8, 1, False), 2)
     np.save(tmp_path / "x.npy", x)
     for backend in ("numpy", "rtl"):
         assert spx(["predict", str(out), str(tmp_path / "x.npy"), "-o", str(tmp_path / f"{backend}.npy"),
@@ -141,7 +156,32 @@ def test_spx_synth_measures_small_model(tmp_path, capsys):
     m = report["model_figures"]
     assert m["ii_cycles"] == 1.0 and m["latency_cycles"] >= 1 and m["lut"] > 0 and m["ff"] > 0
     assert report["sources"]["resources"].startswith("yosys-") and "verilator-" in printed
-    assert len(report["ops"]) == 10 and all(o["lut"] is not None for o in report["ops"].values())
+    assert len(report["ops"]) == 6 and all(o["lut"] is not None for o in report["ops"].values())
     assert (rtl / "reports" / "synth.png").stat().st_size > 1000
     assert spx(["report", str(out)]) == 0
     assert "yosys-" in capsys.readouterr().out
+    # past --timeout: stopped, reported, and no figure recorded
+    assert spx(["synth", str(out), "--timeout", "0.001", "--model-only"]) == 0
+    assert "TIMEOUT" in capsys.readouterr().out
+    report = json.loads((rtl / "reports" / "synth.json").read_text())
+    assert report["timeouts"] and "lut" not in report["model_figures"] and "ii_cycles" not in report["model_figures"]
+
+
+def test_parse_yosys_counts_xilinx_cells():
+    from codegen.rtl.synth import parse_yosys
+
+    log = """
+Printing statistics.
+=== top ===
+   Number of cells:                 10
+     CARRY8                          2
+     DSP48E2                         1
+     FDRE                           30
+     FDSE                            2
+     LUT2                            5
+     LUT6                            7
+     RAMB18E2                        1
+Longest topological path in top (length=9):
+"""
+    got = parse_yosys(log)
+    assert (got["lut"], got["ff"], got["dsp"], got["carry"], got["bram"], got["logic_depth"]) == (12, 32, 1, 2, 1, 9)

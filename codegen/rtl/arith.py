@@ -36,7 +36,7 @@ def make(fn: Fn, bits: Bits, lo: int, hi: int, signed: bool = True) -> Int:
     """An Int for `bits` (interpreted signed or unsigned) whose value lies in [lo, hi]."""
     w = signed_width(lo, hi)
     if bits.width < w:
-        bits = fn.ext(bits, w, signed)
+        bits = fn.ext(bits, w, signed and lo < 0)
     elif bits.width > w:
         bits = fn.slice(bits, 0, w)
     return Int(bits, lo, hi)
@@ -51,7 +51,11 @@ def from_raw(fn: Fn, raw: Bits, t: FixedType) -> Int:
 
 
 def widen(fn: Fn, a: Int, width: int) -> Bits:
-    return fn.ext(a.bits, width, True) if width > a.width else a.bits
+    if width <= a.width:
+        return a.bits
+    if a.lo == a.hi:  # a constant: a literal of the width, not an extension node
+        return fn.lit(a.lo, width)
+    return fn.ext(a.bits, width, a.lo < 0)  # zero_ext when non-negative (equal, simpler for XLS)
 
 
 def add(fn: Fn, a: Int, b: Int) -> Int:
@@ -112,7 +116,12 @@ def select_many(fn: Fn, selector: Bits, cases: list[Int], default: Int | None = 
 
 
 def maximum(fn: Fn, a: Int, b: Int) -> Int:
-    return select(fn, compare(fn, "sgt", a, b), a, b)
+    if a.lo >= b.hi:
+        return a
+    if b.lo >= a.hi:
+        return b
+    m = select(fn, compare(fn, "sgt", a, b), a, b)
+    return make(fn, m.bits, max(a.lo, b.lo), max(a.hi, b.hi))
 
 
 def clamp(fn: Fn, a: Int, lo: int, hi: int) -> Int:
@@ -187,11 +196,12 @@ def saturate(fn: Fn, n: Int, dst: FixedType) -> Bits:
     wrapped = fn.slice(n.bits, 0, w) if n.width >= w else fn.ext(n.bits, w, True)
     if (lo <= n.lo and n.hi <= hi) or dst.overflow == "WRAP":
         return wrapped
-    above = compare(fn, "sgt", n, const(fn, hi)) if n.hi > hi else fn.lit(0, 1)
-    below = compare(fn, "slt", n, const(fn, lo)) if n.lo < lo else fn.lit(0, 1)
+    above = compare(fn, "sgt", n, const(fn, hi)) if n.hi > hi else None
+    below = compare(fn, "slt", n, const(fn, lo)) if n.lo < lo else None
     if dst.overflow == "SAT_ZERO":
-        return fn.mux(_or(fn, above, below), fn.lit(0, w), wrapped)
-    return fn.mux(above, fn.lit(hi, w), fn.mux(below, fn.lit(lo, w), wrapped))
+        return fn.mux(_or(fn, *[c for c in (above, below) if c is not None]), fn.lit(0, w), wrapped)
+    out = wrapped if below is None else fn.mux(below, fn.lit(lo, w), wrapped)
+    return out if above is None else fn.mux(above, fn.lit(hi, w), out)
 
 
 def rescale(fn: Fn, a: Int, drop: int, dst: FixedType) -> Bits:
