@@ -106,6 +106,7 @@ OPS = [input_reduce, sparse_conv2d, sparse_activation, sparse_pool2d, sparse_fla
 
 
 def check(make, seed: int) -> None:
+    print(f"{make.__name__} seed {seed}", flush=True)
     rng = np.random.default_rng(seed)
     module = make(rng)
     try:

@@ -40,12 +40,42 @@ def _source_digest() -> str:
     return h.hexdigest()
 
 
+OPT_TIMEOUT_S = 120     # XLS's optimiser has pathological inputs (minutes, GBs); past this: unoptimised
+OPT_MEMORY_BYTES = 8 << 30
+
+
+def _optimize_worker(ir: str, top: str) -> str:
+    import resource
+
+    import xls
+
+    resource.setrlimit(resource.RLIMIT_AS, (OPT_MEMORY_BYTES, OPT_MEMORY_BYTES))
+    return xls.optimize_ir(ir, top)
+
+
+def optimize(ir: str, top: str, timeout: float = OPT_TIMEOUT_S) -> tuple[str, str | None]:
+    """(IR after XLS's optimiser, None), or (the IR unchanged, why) when the optimiser exceeds
+    `timeout` seconds or OPT_MEMORY_BYTES (it runs in a child process that is then stopped)."""
+    import multiprocessing as mp
+
+    with mp.get_context("fork").Pool(1) as pool:
+        job = pool.apply_async(_optimize_worker, (ir, top))
+        try:
+            return job.get(timeout), None
+        except mp.TimeoutError:
+            return ir, f"XLS optimiser stopped after {timeout:g} s; the unoptimised IR was scheduled"
+        except Exception as err:  # noqa: BLE001  the optimiser's own failure (e.g. out of memory)
+            return ir, f"XLS optimiser failed ({str(err).splitlines()[0] if str(err) else type(err).__name__}); the unoptimised IR was scheduled"
+
+
 def codegen(ir: str, top: str, module_name: str, clock_ns: float, stages: int | None,
             delay_model: str = DEFAULT_DELAY_MODEL) -> tuple[str, str]:
     """(optimised IR, pipelined Verilog) of function `top` of an XLS IR package."""
     import xls
 
-    opt = xls.optimize_ir(ir, top)
+    opt, note = optimize(ir, top)
+    if note:
+        print(f"warning: {module_name}: {note}", file=__import__("sys").stderr)
     pkg = xls.Package.parse_ir(opt)
     kwargs = dict(generator="pipeline", top=top, module_name=module_name, delay_model=delay_model,
                   input_valid_signal="in_valid", output_valid_signal="out_valid", reset="rst",

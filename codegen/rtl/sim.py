@@ -8,7 +8,6 @@ the pipeline, and the `out` words unpacked into raw integers of the output types
 
 from __future__ import annotations
 
-import math
 import re
 import shutil
 import subprocess
@@ -152,10 +151,6 @@ def load(module, **options) -> RtlSim:
     return RtlSim(build(module, **options))
 
 
-def words_for(bits: int) -> int:
-    return math.ceil(bits / 32)
-
-
 class XlsJit(RtlSim):
     """The optimised XLS IR of the top run by XLS's JIT (the IR the Verilog is generated from):
     a quick functional check of the lowering for the tests; `RtlSim` simulates the Verilog itself."""
@@ -171,7 +166,9 @@ class XlsJit(RtlSim):
         self.input_t = low.input_t
         self.output_types = [t for _, t in low.outputs]
         self.output_shapes = [s for s, _ in low.outputs]
-        self._jit = xls.Package.parse_ir(xls.optimize_ir(low.ir, TOP)).get_function(TOP).to_jit()
+        from codegen.rtl.emit import optimize
+
+        self._jit = xls.Package.parse_ir(optimize(low.ir, TOP, 60)[0]).get_function(TOP).to_jit()
         self.last_stats = {}
 
     def predict_raw(self, x):
