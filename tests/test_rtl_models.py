@@ -20,7 +20,8 @@ from spx_ir.accum import conv_terms, exact_sum_type
 from spx_ir.builder import ModelBuilder
 from spx_ir.fixed import FixedType
 from spx_ir.text import SpxError, print_module
-from tests.ir_samples import every_op_model
+from tests.ir_samples import ACC_T, ACT_T, IN_T, W_T
+from tests.ir_samples import every_op_model as shared_every_op_model
 from tests.test_vitis_equivalence import _precisions, events
 
 pytestmark = pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
@@ -60,6 +61,24 @@ def reduced_architecture(name: str, size: int, n_max: int, bits: int = 8, seed: 
         if i < len(head) - 1:
             x, t, n_in = b.activation(x, "relu", act_t), act_t, n_out
     return b.finish([b.activation(x, out_kind, FixedType(16, 0 if out_kind == "sigmoid" else 1, False))])
+
+
+def every_op_model(n_max: int = 4, seed: int = 0):
+    """An 8x8x1 model using every op the rtl target implements (tests/ir_samples.every_op_model
+    without the quantize ops, which this target does not implement yet)."""
+    rng = np.random.default_rng(seed)
+    w = lambda *s: rng.integers(-128, 128, size=s)  # noqa: E731
+    b = ModelBuilder("every_op", [8, 8, 1], IN_T)
+    feat, hash = b.input_reduce(b.input, n_max=n_max, threshold=0.25)
+    y = b.sparse_conv2d(feat, hash, b.const(w(3, 3, 1, 2), W_T), b.const(w(2), W_T), FixedType(16, 6), ACC_T)
+    y = b.sparse_activation(y, hash, "relu", ACT_T)
+    y, hash = b.sparse_pool2d(y, hash, 2, "max", 8, 8, ACT_T)
+    y = b.sparse_activation(y, hash, "sigmoid", FixedType(8, 0, signed=False))
+    y, hash = b.sparse_pool2d(y, hash, 2, "avg", 4, 4, ACT_T)
+    x = b.sparse_flatten(y, hash, 2, 2)
+    x = b.dense(x, b.const(w(8, 5), W_T), b.const(w(5), W_T), FixedType(16, 6), ACC_T)
+    x = b.activation(x, "relu", ACT_T)
+    return b.finish([b.activation(x, "softmax", FixedType(16, 1, signed=False))])
 
 
 def assert_same(got, expected, what):
@@ -115,6 +134,8 @@ def test_unsupported_attribute_is_refused_naming_the_op():
         lower(module)
     assert "bias_where_nonzero" in str(err.value) and "spx.sparse_conv2d" in str(err.value)
     assert len(str(err.value).splitlines()) == 1
+    with pytest.raises(SpxError, match="does not support op 'spx.sparse_quantize'"):
+        lower(shared_every_op_model())
 
 
 def tiny_model():

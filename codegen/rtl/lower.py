@@ -35,7 +35,7 @@ KNOWN_PROPERTIES = {
     "spx.input_reduce": {"n_max", "threshold", "pixel_parallel"},
     "spx.sparse_conv2d": {"accum_type", "pixel_parallel", "filter_parallel", "channel_parallel"},
     "spx.sparse_activation": {"kind", "table_size", "pixel_parallel"},
-    "spx.sparse_pool2d": {"size", "mode", "height", "width", "pixel_parallel"},
+    "spx.sparse_pool2d": {"size", "mode", "height", "width", "pixel_parallel", "channel_parallel"},
     "spx.sparse_flatten": {"height", "width", "pixel_parallel"},
     "spx.dense": {"accum_type", "reuse_factor"},
     "spx.activation": {"kind", "table_size"},
