@@ -365,6 +365,13 @@ def accumulator_type(term: FixedType, n_terms: int) -> FixedType:
                        f"a sum of {n_terms} terms of {term}")
 
 
+def average_type(in_t: FixedType, size: int, out_t: FixedType) -> FixedType:
+    """Signed type with out_t's fraction bits holding the rounded average of size*size values of
+    in_t (sum * 2**(f_out - f_in) / size**2, rounded) before its one conversion into out_t."""
+    width = accumulator_type(in_t, size * size).width + max(out_t.frac_bits - in_t.frac_bits, 0) + 1
+    return _exact_type(width, width - out_t.frac_bits, True, f"the average of {size}x{size} {in_t}")
+
+
 def divide_round(num, den: int, quant: str) -> np.ndarray:
     """Integers num / den (den > 0) rounded by quantization mode `quant` (e.g. for average pooling)."""
     quant = _mode_name(quant)
