@@ -144,7 +144,7 @@ def test_softmax_argmax_equals_argmax_of_logits():
 
 def table_model():
     """Sigmoid, tanh and softmax with table_size; a wide dense (exact sums past int64)."""
-    b = ModelBuilder("tables", [6], FixedType(24, 8))
+    b = ModelBuilder("table_ops", [6], FixedType(24, 8))
     outs = []
     for kind, size in (("sigmoid", 16), ("sigmoid", None), ("tanh", 64), ("softmax", 32), ("softmax", None)):
         y = b.activation(b.input, kind, FixedType(16, 6) if kind != "softmax" else FixedType(12, 1, False, "RND"))
@@ -224,3 +224,35 @@ def test_verifier_names_the_layer_of_a_too_wide_sum():
     y.owner.attributes["layer"] = StringAttr("dense1")
     with pytest.raises(SpxError, match=r"spx.dense \(layer 'dense1'\): .* beyond MAX_WIDTH=1024"):
         verify(b.finish([y]))
+
+
+# ------------------------------------------------------------------------------ C simulation
+
+
+def threshold_model():
+    """One input_reduce per threshold of THRESHOLDS (out of range, off grid, negative, on grid)."""
+    b = ModelBuilder("thresholds", [16, 16, 1], U8)
+    outs = []
+    for thr in THRESHOLDS:
+        feat, hash_ = b.input_reduce(b.input, 256, float(np.float32(thr)))
+        outs.append(b.sparse_flatten(feat, hash_, 16, 16))
+    return b.finish(outs)
+
+
+def test_csim_equals_numpy_on_thresholds_tables_and_wide_sums():
+    from codegen.vitis.csim import load as csim_load
+
+    every = to_float(all_values(U8), U8).reshape(1, 16, 16, 1)
+    x_img = np.concatenate([every, every[:, ::-1]])
+    x_vec = np.random.default_rng(5).uniform(-20, 20, (300, 6))
+    x_vec[:3] = 0.0                                         # sigmoid(0): exactly 1/2
+    for module, x in ((threshold_model(), x_img), (table_model()[0], x_vec)):
+        want = numpy_load(module).predict_raw(x)
+        got = csim_load(module).predict_raw(x)
+        for k, (g, w) in enumerate(zip(got, want)):
+            np.testing.assert_array_equal(g, w, err_msg=f"output {k}")
+    # the numpy side equals `value > threshold` (tested against Keras above)
+    flats = numpy_load(threshold_model()).predict(every)
+    for thr, flat in zip(THRESHOLDS, flats):
+        expected = np.where(every.reshape(-1) > np.float32(thr), every.reshape(-1), 0)
+        np.testing.assert_array_equal(flat[0], expected)
