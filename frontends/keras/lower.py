@@ -24,7 +24,7 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from frontends.config import LayerConfig, ModelConfig, apply_schedule
 from spx_ir.accum import conv_terms, exact_sum_type
 from spx_ir.builder import ModelBuilder
-from spx_ir.fixed import FixedType, quantize
+from spx_ir.fixed import FixedPointError, FixedType, quantize
 from spx_ir.text import SpxError
 
 SUPPORTED = (
@@ -153,7 +153,10 @@ class _Lowering:
             handler = getattr(self, f"_{kind}", None)
             if handler is None:
                 raise SpxError(f"error: layer '{layer.name}' ({kind}) is not supported; supported: {', '.join(SUPPORTED)}")
-            handler(layer)
+            try:
+                handler(layer)
+            except FixedPointError as err:  # a type the layer's operands imply cannot be built
+                raise SpxError(f"error: {self.where(layer)}: {err}") from None
         outs = self.model.outputs
         results = []
         for t in outs:
