@@ -239,6 +239,22 @@ def threshold_model():
     return b.finish(outs)
 
 
+def wide_sparse_model():
+    """A sparse conv whose products (80 bits) and sums are far past int64, then a max pool, a
+    sigmoid of the wide values and a conversion back to a narrow type."""
+    rng = np.random.default_rng(4)
+    b = ModelBuilder("wide_ops", [10, 10, 1], U8)
+    feat, hash_ = b.input_reduce(b.input, 12, 0.1, FixedType(40, 2, False))
+    w_t, b_t = FixedType(40, 10), FixedType(50, 20)
+    w = b.const(rng.integers(-(2**31), 2**31, (3, 3, 1, 2)), w_t)     # |w| <= 2, 30 fraction bits
+    bias = b.const(rng.integers(-(2**30), 2**30, (2,)), b_t)
+    y = b.sparse_conv2d(feat, hash_, w, bias, FixedType(90, 20))
+    pooled, phash = b.sparse_pool2d(y, hash_, 2, "max", 10, 10, FixedType(90, 20))
+    sig = b.sparse_activation(y, hash_, "sigmoid", FixedType(12, 1, False, "RND"))
+    narrow = b.sparse_activation(pooled, phash, "linear", FixedType(32, 22, True, "RND_CONV", "SAT"))
+    return b.finish([b.sparse_flatten(sig, hash_, 10, 10), b.sparse_flatten(narrow, phash, 5, 5)])
+
+
 def test_csim_equals_numpy_on_thresholds_tables_and_wide_sums():
     from codegen.vitis.csim import load as csim_load
 
@@ -246,9 +262,12 @@ def test_csim_equals_numpy_on_thresholds_tables_and_wide_sums():
     x_img = np.concatenate([every, every[:, ::-1]])
     x_vec = np.random.default_rng(5).uniform(-20, 20, (300, 6))
     x_vec[:3] = 0.0                                         # sigmoid(0): exactly 1/2
-    for module, x in ((threshold_model(), x_img), (table_model()[0], x_vec)):
+    x_wide = np.random.default_rng(6).uniform(-0.2, 2.2, (200, 10, 10, 1)) * (
+        np.random.default_rng(7).random((200, 10, 10, 1)) < 0.2)
+    for module, x in ((threshold_model(), x_img), (table_model()[0], x_vec), (wide_sparse_model(), x_wide)):
         want = numpy_load(module).predict_raw(x)
         got = csim_load(module).predict_raw(x)
+        assert max(len(np.unique(w)) for w in want) > 20  # informative outputs
         for k, (g, w) in enumerate(zip(got, want)):
             np.testing.assert_array_equal(g, w, err_msg=f"output {k}")
     # the numpy side equals `value > threshold` (tested against Keras above)
