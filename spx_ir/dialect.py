@@ -221,11 +221,8 @@ def _accum(op: IRDLOperation, in_value: SSAValue, n_terms: int) -> None:
         raise VerifyException(f"{op.name}: accum_type must be !spx.fixed, got {acc}")
     in_t, w_t = in_value.type.element_type.spec, op.weight.type.element_type.spec  # type: ignore[attr-defined]
     b_t = op.bias.type.element_type.spec  # type: ignore[attr-defined]
-    try:
-        if acc is None:
-            exact_sum_type(in_t, w_t, b_t, n_terms)
-        else:
-            sum_type(acc.spec, product_type(in_t, w_t))
+    try:  # the C++ step `acc += x * w` computes in sum_type(acc, product) (ap_fixed's plus type)
+        sum_type(exact_sum_type(in_t, w_t, b_t, n_terms) if acc is None else acc.spec, product_type(in_t, w_t))
     except FixedPointError as err:
         raise VerifyException(f"{_where(op)}: {err}") from None
 
