@@ -100,3 +100,24 @@ def test_keras_numpy_csim_on_dataset_events(seeded_models, arch, bits):
     np.testing.assert_array_equal(decisions(y), want)
     # the C simulation == NumPy on every output bit
     np.testing.assert_array_equal(sim.predict_raw(x), cm.predict_raw(x))
+
+
+def test_float64_saved_model_loads_and_compiles(tmp_path):
+    model = build("mnist", 16, n_max=8)                      # layers in float64 (DESIGN.md section 5)
+    model.save(tmp_path / "m.keras")
+    assert spx.compile(str(tmp_path / "m.keras")).ir == spx.compile(model).ir
+
+
+def test_unloadable_model_is_one_line_with_layer_and_cause(tmp_path):
+    from spx.api import _load_error
+    from spx_ir.text import SpxError
+
+    err = TypeError('Exception encountered when calling layer "conv1" (type QConv2DSparse).\n\n'
+                    "Input 'filter' of 'Conv2D' Op has type float32 that does not match type float64.\n\n"
+                    'Call arguments received by layer "conv1" (type QConv2DSparse):\n  • inputs=[...]')
+    assert _load_error(err) == ("layer 'conv1' (QConv2DSparse): Input 'filter' of 'Conv2D' Op has type "
+                                "float32 that does not match type float64.")
+    (tmp_path / "bad.keras").write_bytes(b"not a keras file")
+    with pytest.raises(SpxError, match="bad.keras: error: cannot load Keras model: ") as info:
+        spx.compile(str(tmp_path / "bad.keras"))
+    assert "\n" not in str(info.value)
