@@ -44,7 +44,7 @@ from xdsl.utils.exceptions import VerifyException
 
 from spx_ir.accum import conv_terms, exact_sum_type
 from spx_ir.fixed import (INT64_WIDTH, OVERFLOW_MODES, QUANT_MODES, FixedPointError, FixedType, average_type,
-                          product_type, sum_type)
+                          check_assignable, product_type, sum_type)
 from spx_ir.tables import check_table
 
 # --------------------------------------------------------------------------- types
@@ -222,9 +222,20 @@ def _accum(op: IRDLOperation, in_value: SSAValue, n_terms: int) -> None:
     in_t, w_t = in_value.type.element_type.spec, op.weight.type.element_type.spec  # type: ignore[attr-defined]
     b_t = op.bias.type.element_type.spec  # type: ignore[attr-defined]
     try:  # the C++ step `acc += x * w` computes in sum_type(acc, product) (ap_fixed's plus type)
-        sum_type(exact_sum_type(in_t, w_t, b_t, n_terms) if acc is None else acc.spec, product_type(in_t, w_t))
+        acc_t = exact_sum_type(in_t, w_t, b_t, n_terms) if acc is None else acc.spec
+        step_t = sum_type(acc_t, product_type(in_t, w_t))
     except FixedPointError as err:
         raise VerifyException(f"{_where(op)}: {err}") from None
+    _assignable(op, (b_t, acc_t), (step_t, acc_t), (acc_t, op.result.type.element_type.spec))  # type: ignore[attr-defined]
+
+
+def _assignable(op: IRDLOperation, *pairs: tuple[FixedType, FixedType]) -> None:
+    """Every (src, dst) conversion the op makes is one ap_fixed can compute (spx_ir.fixed.check_assignable)."""
+    for src, dst in pairs:
+        try:
+            check_assignable(src, dst)
+        except FixedPointError as err:
+            raise VerifyException(f"{_where(op)}: {err}") from None
 
 
 def _table(op: IRDLOperation, kind: str) -> None:
@@ -387,6 +398,7 @@ class InputReduceOp(IRDLOperation):
         if not math.isfinite(self.threshold.value.data):
             raise VerifyException(f"{self.name}: threshold must be finite")
         _variant(self, "activity", self.activity, ACTIVITY_VARIANTS)
+        _assignable(self, (self.image.type.element_type.spec, self.feat.type.element_type.spec))
         _divides(self, "pixel_parallel", self.pixel_parallel, n)
 
 
@@ -464,6 +476,8 @@ class SparseActivationOp(IRDLOperation):
         if self.kind.data not in SPARSE_ACTIVATIONS:
             raise VerifyException(f"{self.name}: unknown kind '{self.kind.data}', expected one of {', '.join(SPARSE_ACTIVATIONS)}")
         _table(self, self.kind.data)
+        if self.kind.data in ("relu", "linear"):
+            _assignable(self, (self.feat.type.element_type.spec, self.result.type.element_type.spec))
         _divides(self, "pixel_parallel", self.pixel_parallel, n)
 
 
@@ -506,11 +520,13 @@ class SparsePool2DOp(IRDLOperation):
             raise VerifyException(f"{self.name}: unknown mode '{self.mode.data}', expected one of {', '.join(POOL_MODES)}")
         _check_image_size(self, self.hash, h, w)
         _expect_shape(self, "feat_out", _fixed_tensor(self, self.feat_out, "feat_out", rank=2), (n, c))
+        in_t, out_t = self.feat.type.element_type.spec, self.feat_out.type.element_type.spec
         if self.mode.data == "avg":
             try:
-                average_type(self.feat.type.element_type.spec, p, self.feat_out.type.element_type.spec)
+                in_t = average_type(in_t, p, out_t)  # the rounded average, then one conversion
             except FixedPointError as err:
                 raise VerifyException(f"{_where(self)}: {err}") from None
+        _assignable(self, (in_t, out_t))
         bits = _hash_tensor(self, self.hash_out, "hash_out", n)
         if bits < hash_width(h // p, w // p):
             raise VerifyException(f"{self.name}: hash_out ui{bits} cannot hold coordinates of the pooled {h // p}x{w // p} image")
@@ -609,6 +625,8 @@ class ActivationOp(IRDLOperation):
         if self.kind.data == "softmax" and len(shape) != 1:
             raise VerifyException(f"{self.name}: softmax needs a rank-1 input, got shape {list(shape)}")
         _table(self, self.kind.data)
+        if self.kind.data in ("relu", "linear"):
+            _assignable(self, (self.input.type.element_type.spec, self.result.type.element_type.spec))
 
 
 def _quantizer_table(op: IRDLOperation, table_shape: Sequence[int], in_value: SSAValue, out_value: SSAValue) -> None:

@@ -275,3 +275,11 @@ def test_csim_equals_numpy_on_thresholds_tables_and_wide_sums():
     for thr, flat in zip(THRESHOLDS, flats):
         expected = np.where(every.reshape(-1) > np.float32(thr), every.reshape(-1), 0)
         np.testing.assert_array_equal(flat[0], expected)
+
+
+def test_verifier_refuses_a_conversion_ap_fixed_cannot_compute():
+    b = ModelBuilder("m", [4], FixedType(4, -10))
+    y = b.activation(b.input, "linear", FixedType(8, 8, True, "RND"))
+    y.owner.attributes["layer"] = StringAttr("act")
+    with pytest.raises(SpxError, match=r"spx.activation \(layer 'act'\): cannot assign .* aborts ap_fixed C simulation"):
+        verify(b.finish([y]))
