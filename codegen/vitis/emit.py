@@ -36,10 +36,9 @@ from codegen.writer import OutputDir
 from spx_ir import dialect as spx
 from spx_ir.accum import op_accum_type
 from spx_ir.builder import model_function
-from spx_ir.fixed import (FixedPointError, FixedType, check_assignable, accumulator_type, average_type, product_type,
-                          quantize, sum_type)
+from spx_ir.fixed import (INT64_WIDTH, FixedPointError, FixedType, check_assignable, accumulator_type, average_type,
+                          product_type, quantize, sum_type, threshold_raw)
 from spx_ir.graph import topological_ops
-from spx_ir.fixed import INT64_WIDTH, threshold_raw
 from spx_ir.tables import (DEFAULT_SIZE, SIGMOID_RANGE, TANH_RANGE, center_raw, index_type, sigmoid_fn,
                            sigmoid_table, softmax_diff_type, softmax_tables, tanh_table)
 from spx_ir.text import SpxError, print_module
