@@ -438,8 +438,6 @@ class SparseConv2DOp(IRDLOperation):
         _accum(self, self.feat, conv_terms(n, kh, kw, ci))
         _variant(self, "bias_mode", self.bias_mode, BIAS_VARIANTS)
         if variant(self, "bias_mode") == "nonzero" and self.accum_type is not None:
-            from spx_ir.accum import conv_terms, exact_sum_type
-
             spec = lambda v: v.type.element_type.spec  # noqa: E731
             exact = exact_sum_type(spec(self.feat), spec(self.weight), spec(self.bias), conv_terms(n, kh, kw, ci))
             acc, shift = self.accum_type.spec, self.accum_type.spec.frac_bits - exact.frac_bits

@@ -276,9 +276,9 @@ def sparse_conv2d(feat, hash_, in_t, w, w_t, b, b_t, acc_t, out_t, bias_mode: st
         if acc_t is not None and not _holds(acc_t, exact_t):
             raise ValueError(f"sparse_conv2d: bias_mode 'nonzero' needs exact accumulation, {acc_t} does not "
                              f"hold {exact_t}")
-        products = exact_sum()
+        products = exact_sum(is_wide(exact_t))
         b = np.where(products != 0, b, 0)
-        exact_sum = lambda: products  # noqa: E731
+        exact_sum = lambda wide: as_ints(products, wide)  # noqa: E731
     out, ov = _accumulate(feat.shape[:2] + (co_n,), exact_sum, terms, n_terms,
                           product_type(in_t, w_t), b, b_t, acc_t, out_t)
     keep = ne[:, :, None]
