@@ -42,6 +42,7 @@ from xdsl.ir import Operation
 
 from spx_ir import dialect as spx
 from spx_ir.accum import op_accum_type
+from spx_ir.tables import softmax_tables
 from spx_ir.fixed import FixedType
 from spx_ir.graph import layer_names, dataflow_graph, topological_ops
 
@@ -274,9 +275,10 @@ def _activation(op: spx.ActivationOp, s: Mapping[str, int], clock: float) -> Cos
     size = op.table_size.value.data if op.table_size is not None else 1024
     if kind in ("relu", "linear"):
         return Cost(0, 1, 0, n * convert_lut(in_t, out_t), _bits(op.result), 0)
-    if kind == "softmax":  # exp table, sum, inverse table, one multiply per output
-        dsp1, lut1 = mult_cost(out_t.width, out_t.width)
-        bram = _table_bram(2048, out_t.width, n) + _table_bram(1024, out_t.width, 1)
+    if kind == "softmax":  # exp table, sum, inverse table, one multiply per output (the emitted tables)
+        t = softmax_tables(in_t, n, table_size=None if op.table_size is None else size)
+        dsp1, lut1 = mult_cost(t.exp_t.width, t.inv_t.width)
+        bram = _table_bram(t.exp_size, t.exp_t.width, n) + _table_bram(t.inv_size, t.inv_t.width, 1)
         return Cost(TABLE_LATENCY[kind], 1, n * dsp1, n * (lut1 + in_t.width + out_t.width), 2 * _bits(op.result), bram)
     return Cost(TABLE_LATENCY[kind], 1, 0, n * in_t.width, _bits(op.result), _table_bram(size, out_t.width, n))
 

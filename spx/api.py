@@ -144,8 +144,31 @@ def load_model_file(path, config: dict | None = None) -> object:
         try:
             return tf_keras.models.load_model(str(p), compile=False)
         except Exception as err:  # noqa: BLE001  any loader failure is the user's file
-            raise SpxError(f"{path}: error: cannot load Keras model: {one_line(err)}") from None
+            first_error = err
+        # A model saved under floatx float64 (DESIGN.md section 5) holds float64 layers, which QKeras'
+        # quantizers (they compute in floatx) can only be called in under floatx float64.
+        floatx = tf_keras.backend.floatx()
+        try:
+            tf_keras.backend.set_floatx("float64")
+            return tf_keras.models.load_model(str(p), compile=False)
+        except Exception:  # noqa: BLE001  report the first attempt's cause
+            raise SpxError(f"{path}: error: cannot load Keras model: {_load_error(first_error)}") from None
+        finally:
+            tf_keras.backend.set_floatx(floatx)
     raise SpxError(f"{path}: error: unknown model format '{p.suffix}' (expected .keras, .h5 or .mlir)")
+
+
+def _load_error(err: Exception) -> str:
+    """One line from a Keras loading exception: the layer it names and the underlying cause."""
+    import re
+
+    text = str(err).strip()
+    layer = re.search(r'layer "([^"]+)" \(type (\w+)\)', text)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    cause = next((line for line in lines[1:] if not line.startswith(("Call arguments", "•"))),
+                 lines[0] if lines else type(err).__name__)
+    cause = cause if len(cause) <= 300 else cause[:300] + "..."
+    return f"layer '{layer[1]}' ({layer[2]}): {cause}" if layer else cause
 
 
 def one_line(err: BaseException, limit: int = 160) -> str:

@@ -42,7 +42,10 @@ from xdsl.printer import Printer
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
-from spx_ir.fixed import OVERFLOW_MODES, QUANT_MODES, FixedPointError, FixedType
+from spx_ir.accum import conv_terms, exact_sum_type
+from spx_ir.fixed import (INT64_WIDTH, OVERFLOW_MODES, QUANT_MODES, FixedPointError, FixedType, average_type,
+                          check_assignable, product_type, sum_type)
+from spx_ir.tables import check_table
 
 # --------------------------------------------------------------------------- types
 
@@ -143,7 +146,12 @@ def tensor(shape: Sequence[int], t: FixedType | FixedPointType) -> TensorType:
 
 # ----------------------------------------------------------------- verifier helpers
 
+# Largest image side (pixels) an input_reduce accepts: 13-bit hash coordinates. A sparse FPGA design
+# holds the whole image's activity mask in registers; 4096 x 4096 is far beyond that already.
+MAX_IMAGE_SIDE = 4096
+
 SPARSE_ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh")
+TABLE_KINDS = ("sigmoid", "tanh", "softmax")
 ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh", "softmax")
 POOL_MODES = ("avg", "max")
 # Semantic variants (DESIGN.md §2): the first value is the §3 default (attribute absent).
@@ -200,10 +208,45 @@ def _divides(op: IRDLOperation, what: str, factor: IntegerAttr | None, trip: int
         raise VerifyException(f"{op.name}: {what}={f} must be a positive divisor of the loop trip count {trip}")
 
 
-def _accum(op: IRDLOperation) -> None:
+def _where(op: IRDLOperation) -> str:
+    """`spx.dense (layer 'dense1')`: the op and, when it has one, the layer it was lowered from."""
+    layer = op.attributes.get("layer")
+    return f"{op.name} (layer '{layer.data}')" if isinstance(layer, StringAttr) else op.name
+
+
+def _accum(op: IRDLOperation, in_value: SSAValue, n_terms: int) -> None:
+    """accum_type is !spx.fixed, and every type the accumulation needs fits MAX_WIDTH."""
     acc = op.accum_type  # type: ignore[attr-defined]
     if acc is not None and not isinstance(acc, FixedPointType):
         raise VerifyException(f"{op.name}: accum_type must be !spx.fixed, got {acc}")
+    in_t, w_t = in_value.type.element_type.spec, op.weight.type.element_type.spec  # type: ignore[attr-defined]
+    b_t = op.bias.type.element_type.spec  # type: ignore[attr-defined]
+    try:  # the C++ step `acc += x * w` computes in sum_type(acc, product) (ap_fixed's plus type)
+        acc_t = exact_sum_type(in_t, w_t, b_t, n_terms) if acc is None else acc.spec
+        step_t = sum_type(acc_t, product_type(in_t, w_t))
+    except FixedPointError as err:
+        raise VerifyException(f"{_where(op)}: {err}") from None
+    _assignable(op, (b_t, acc_t), (step_t, acc_t), (acc_t, op.result.type.element_type.spec))  # type: ignore[attr-defined]
+
+
+def _assignable(op: IRDLOperation, *pairs: tuple[FixedType, FixedType]) -> None:
+    """Every (src, dst) conversion the op makes is one ap_fixed can compute (spx_ir.fixed.check_assignable)."""
+    for src, dst in pairs:
+        try:
+            check_assignable(src, dst)
+        except FixedPointError as err:
+            raise VerifyException(f"{_where(op)}: {err}") from None
+
+
+def _table(op: IRDLOperation, kind: str) -> None:
+    """table_size and the result type of a table-based activation."""
+    if kind not in TABLE_KINDS:
+        return
+    size = op.table_size  # type: ignore[attr-defined]
+    try:
+        check_table(1024 if size is None else size.value.data, op.result.type.element_type.spec)  # type: ignore[attr-defined]
+    except ValueError as err:
+        raise VerifyException(f"{_where(op)}: {str(err).removeprefix('tables: ')}") from None
 
 
 def image_size_of(hash_value: SSAValue) -> tuple[int, int] | None:
@@ -271,6 +314,8 @@ class ConstOp(IRDLOperation):
             raise VerifyException(f"{self.name}: payload must be integers (raw fixed-point values), got {payload_type}")
         _expect_shape(self, "payload", payload_type.get_shape(), shape)
         t = self.result.type.element_type.spec
+        if t.width > INT64_WIDTH:
+            raise VerifyException(f"{self.name}: constants are stored as 64-bit raw integers; {t} is wider than {INT64_WIDTH} bits")
         bad = [v for v in self.value.get_values() if not t.min_raw <= v <= t.max_raw]
         if bad:
             raise VerifyException(f"{self.name}: raw value {bad[0]} is out of range [{t.min_raw}, {t.max_raw}] of {t}")
@@ -340,6 +385,8 @@ class InputReduceOp(IRDLOperation):
 
     def verify_(self) -> None:
         h, w, c = _fixed_tensor(self, self.image, "image", rank=3)
+        if max(h, w) > MAX_IMAGE_SIDE:
+            raise VerifyException(f"{_where(self)}: image {h}x{w} exceeds the largest supported side {MAX_IMAGE_SIDE}")
         n = self.n_max.value.data
         _positive(self, "n_max", n)
         _expect_shape(self, "feat", _fixed_tensor(self, self.feat, "feat", rank=2), (n, c))
@@ -351,6 +398,7 @@ class InputReduceOp(IRDLOperation):
         if not math.isfinite(self.threshold.value.data):
             raise VerifyException(f"{self.name}: threshold must be finite")
         _variant(self, "activity", self.activity, ACTIVITY_VARIANTS)
+        _assignable(self, (self.image.type.element_type.spec, self.feat.type.element_type.spec))
         _divides(self, "pixel_parallel", self.pixel_parallel, n)
 
 
@@ -387,11 +435,9 @@ class SparseConv2DOp(IRDLOperation):
             raise VerifyException(f"{self.name}: weight expects {wci} input channels but feat has {ci} (feat {[n, ci]}, weight {[kh, kw, wci, co]})")
         _expect_shape(self, "bias", _fixed_tensor(self, self.bias, "bias", rank=1), (co,))
         _expect_shape(self, "result", _fixed_tensor(self, self.result, "result", rank=2), (n, co))
-        _accum(self)
+        _accum(self, self.feat, conv_terms(n, kh, kw, ci))
         _variant(self, "bias_mode", self.bias_mode, BIAS_VARIANTS)
         if variant(self, "bias_mode") == "nonzero" and self.accum_type is not None:
-            from spx_ir.accum import conv_terms, exact_sum_type
-
             spec = lambda v: v.type.element_type.spec  # noqa: E731
             exact = exact_sum_type(spec(self.feat), spec(self.weight), spec(self.bias), conv_terms(n, kh, kw, ci))
             acc, shift = self.accum_type.spec, self.accum_type.spec.frac_bits - exact.frac_bits
@@ -427,8 +473,9 @@ class SparseActivationOp(IRDLOperation):
         _expect_shape(self, "result", _fixed_tensor(self, self.result, "result", rank=2), (n, c))
         if self.kind.data not in SPARSE_ACTIVATIONS:
             raise VerifyException(f"{self.name}: unknown kind '{self.kind.data}', expected one of {', '.join(SPARSE_ACTIVATIONS)}")
-        if self.table_size is not None:
-            _positive(self, "table_size", self.table_size.value.data)
+        _table(self, self.kind.data)
+        if self.kind.data in ("relu", "linear"):
+            _assignable(self, (self.feat.type.element_type.spec, self.result.type.element_type.spec))
         _divides(self, "pixel_parallel", self.pixel_parallel, n)
 
 
@@ -471,6 +518,13 @@ class SparsePool2DOp(IRDLOperation):
             raise VerifyException(f"{self.name}: unknown mode '{self.mode.data}', expected one of {', '.join(POOL_MODES)}")
         _check_image_size(self, self.hash, h, w)
         _expect_shape(self, "feat_out", _fixed_tensor(self, self.feat_out, "feat_out", rank=2), (n, c))
+        in_t, out_t = self.feat.type.element_type.spec, self.feat_out.type.element_type.spec
+        if self.mode.data == "avg":
+            try:
+                in_t = average_type(in_t, p, out_t)  # the rounded average, then one conversion
+            except FixedPointError as err:
+                raise VerifyException(f"{_where(self)}: {err}") from None
+        _assignable(self, (in_t, out_t))
         bits = _hash_tensor(self, self.hash_out, "hash_out", n)
         if bits < hash_width(h // p, w // p):
             raise VerifyException(f"{self.name}: hash_out ui{bits} cannot hold coordinates of the pooled {h // p}x{w // p} image")
@@ -541,7 +595,7 @@ class DenseOp(IRDLOperation):
             raise VerifyException(f"{self.name}: weight {[wi, wo]} expects {wi} inputs but input has shape {[n_in]}")
         _expect_shape(self, "bias", _fixed_tensor(self, self.bias, "bias", rank=1), (wo,))
         _expect_shape(self, "result", _fixed_tensor(self, self.result, "result", rank=1), (wo,))
-        _accum(self)
+        _accum(self, self.input, n_in)
         _divides(self, "reuse_factor", self.reuse_factor, n_in * wo)
 
 
@@ -568,8 +622,9 @@ class ActivationOp(IRDLOperation):
             raise VerifyException(f"{self.name}: unknown kind '{self.kind.data}', expected one of {', '.join(ACTIVATIONS)}")
         if self.kind.data == "softmax" and len(shape) != 1:
             raise VerifyException(f"{self.name}: softmax needs a rank-1 input, got shape {list(shape)}")
-        if self.table_size is not None:
-            _positive(self, "table_size", self.table_size.value.data)
+        _table(self, self.kind.data)
+        if self.kind.data in ("relu", "linear"):
+            _assignable(self, (self.input.type.element_type.spec, self.result.type.element_type.spec))
 
 
 def _quantizer_table(op: IRDLOperation, table_shape: Sequence[int], in_value: SSAValue, out_value: SSAValue) -> None:

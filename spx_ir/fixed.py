@@ -1,8 +1,12 @@
 """Bit-exact Xilinx ap_fixed arithmetic in NumPy (DESIGN.md section 4).
 
 A value of `FixedType(width, int_bits, signed, quant, overflow)` is stored as its raw integer:
-value = raw * 2**(int_bits - width). Every datapath function works on int64 arrays of raw integers with
-pure integer arithmetic; `quantize` is the only entry from floats and is exact too. Behaviour follows the
+value = raw * 2**(int_bits - width). Every datapath function works on arrays of raw integers with
+pure integer arithmetic; `quantize` is the only entry from floats and is exact too.
+Widths up to MAX_WIDTH = 1024 bits (ap_int's AP_INT_MAX_W) are exact: raws of types up to
+INT64_WIDTH = 62 bits are int64 arrays (the fast path), raws of wider types are object arrays of
+Python ints (`raw_dtype`), converted element by element; a function given a wide type returns
+object arrays, else int64. Behaviour follows the
 ap_fixed headers, which tests/test_fixed_conformance.py compares against bit for bit.
 
 Assignment = round the exact value to the target's LSB by the quantization mode, then, if the rounded
@@ -20,17 +24,22 @@ This module imports only numpy and the standard library, and avoids `from __futu
 generators can embed its text verbatim anywhere in a generated file.
 """
 
+import math
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
 QUANT_MODES = ("TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_INF", "RND_MIN_INF", "RND_CONV")
 OVERFLOW_MODES = ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM")
 
-# Widest type handled. Raw values then fit int64 with room for a rounding carry (|raw| <= 2**62) and
-# 2**width is still an int64, so no intermediate of convert/quantize can overflow.
-MAX_WIDTH = 62
+# Widest type handled: ap_int's default AP_INT_MAX_W, the widest ap_fixed the C++ target compiles.
+MAX_WIDTH = 1024
+
+# Widest type computed on int64 arrays. Raw values then fit int64 with room for a rounding carry
+# (|raw| <= 2**62) and 2**width is still an int64, so no intermediate of convert/quantize can overflow.
+INT64_WIDTH = 62
 
 # Shift amounts beyond this are equivalent to it for |raw| < 2**62 (the value is below half an LSB or
 # beyond any range), so shifts are clamped here before touching int64.
@@ -69,7 +78,7 @@ class FixedType:
         if self.width > MAX_WIDTH:
             raise FixedPointError(
                 f"fixed-point width {self.width} exceeds MAX_WIDTH={MAX_WIDTH} "
-                "(the widest type computed exactly in int64)")
+                "(the widest ap_fixed; ap_int's AP_INT_MAX_W)")
         if self.quant not in QUANT_MODES:
             raise FixedPointError(
                 f"unknown quantization mode {self.quant!r} (valid: {', '.join(QUANT_MODES)})")
@@ -136,11 +145,30 @@ class FixedType:
 # Conversion core
 
 
+def is_wide(t: FixedType) -> bool:
+    """True if raws of t need Python ints (object arrays) rather than int64."""
+    return t.width > INT64_WIDTH
+
+
+def raw_dtype(t: FixedType):
+    """The numpy dtype of raw arrays of t: int64, or object (Python ints) for wide types."""
+    return object if is_wide(t) else np.int64
+
+
+def as_ints(raw, wide: bool) -> np.ndarray:
+    """raw (integers) as an int64 array, or as an object array of Python ints when `wide`."""
+    arr = np.asarray(raw)
+    if wide:
+        return arr if arr.dtype == object else arr.astype(np.int64).astype(object)
+    return arr.astype(np.int64, copy=False)
+
+
 def _as_raw(raw, t: FixedType) -> np.ndarray:
     arr = np.asarray(raw)
-    if arr.dtype.kind not in "iub":
+    if arr.dtype.kind not in "iubO" or (arr.dtype == object and not all(
+            isinstance(v, (int, np.integer)) for v in arr.reshape(-1))):
         raise FixedPointError(f"raw values of {t} must be integers, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64)
+    arr = as_ints(arr, is_wide(t) or arr.dtype == object)
     bad = (arr < t.min_raw) | (arr > t.max_raw)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -168,10 +196,51 @@ def _round_increment(q, above_half, tie, inexact, negative, quant):
     return up.astype(np.int64)
 
 
+def _round_up_int(q: int, rem: int, drop: int, negative: bool, quant: str) -> bool:
+    """_round_increment for one Python int: floor q, remainder rem of a shift by `drop` bits."""
+    if rem == 0 or quant == "TRN":
+        return False
+    half = 1 << (drop - 1)
+    if quant == "TRN_ZERO":
+        return negative
+    if rem != half:
+        return rem > half
+    return {"RND": True, "RND_ZERO": negative, "RND_INF": not negative, "RND_MIN_INF": False,
+            "RND_CONV": q & 1 == 1}[quant]
+
+
+def _rescale_int(raw: int, drop: int, dst: FixedType) -> tuple[int, bool]:
+    """_rescale for one Python int (any width): exact by construction."""
+    raw, drop = int(raw), int(drop)
+    if drop > 0:
+        q = raw >> drop
+        n = q + _round_up_int(q, raw - (q << drop), drop, raw < 0, dst.quant)
+    else:
+        n = raw << -drop
+    lo = dst.min_raw + (1 if dst.overflow == "SAT_SYM" and dst.signed and dst.width > 1 else 0)
+    if lo <= n <= dst.max_raw:
+        return n, False
+    if dst.overflow == "WRAP":
+        n &= (1 << dst.width) - 1
+        return (n - (1 << dst.width) if dst.signed and n > dst.max_raw else n), True
+    if dst.overflow == "SAT_ZERO":
+        return 0, True
+    return (dst.max_raw if n > dst.max_raw else lo), True
+
+
+def _rescale_wide(raw: np.ndarray, drop, dst: FixedType):
+    """_rescale on an object array of Python ints (the path for types wider than INT64_WIDTH)."""
+    out, ov = np.frompyfunc(lambda r, d: _rescale_int(r, d, dst), 2, 2)(raw, drop)
+    out = np.asarray(out, dtype=object)
+    return (out if is_wide(dst) else out.astype(np.int64)), np.asarray(ov, dtype=bool)
+
+
 def _rescale(raw: np.ndarray, drop, dst: FixedType):
     """Assign raw * 2**-drop (an exact value; `drop` int or int64 array, negative = scale up) to dst
     the ap_fixed way: round by dst.quant, then handle overflow by dst.overflow.
     Returns (raw result, mask of elements whose value overflow handling changed)."""
+    if raw.dtype == object or is_wide(dst):
+        return _rescale_wide(as_ints(raw, True), drop, dst)
     drop = np.broadcast_to(np.clip(drop, -_SHIFT_CLAMP, _SHIFT_CLAMP).astype(np.int64), raw.shape)
     w = dst.width
     lo = dst.min_raw + (1 if dst.overflow == "SAT_SYM" and dst.signed and w > 1 else 0)
@@ -256,14 +325,18 @@ def convert(raw, src: FixedType, dst: FixedType) -> np.ndarray:
 
 
 def to_float(raw, t: FixedType) -> np.ndarray:
-    """Float64 values of raw integers of t (exact for widths <= 53)."""
-    return np.ldexp(np.asarray(raw, dtype=np.int64).astype(np.float64), -t.frac_bits)
+    """Float64 values of raw integers of t (exact for widths <= 53, else rounded to nearest)."""
+    raw = np.asarray(raw)
+    if raw.dtype == object:
+        return np.frompyfunc(lambda r: math.ldexp(float(Fraction(int(r), 1)), -t.frac_bits), 1, 1)(
+            raw).astype(np.float64)
+    return np.ldexp(raw.astype(np.int64).astype(np.float64), -t.frac_bits)
 
 
 def _exact_type(width: int, int_bits: int, signed: bool, what: str) -> FixedType:
     if width > MAX_WIDTH:
         raise FixedPointError(f"{what} needs {width} bits, beyond MAX_WIDTH={MAX_WIDTH} "
-                              "(int64 exact arithmetic); use narrower operand types")
+                              "(the widest ap_fixed); use narrower operand types")
     return FixedType(width, int_bits, signed)
 
 
@@ -292,19 +365,39 @@ def accumulator_type(term: FixedType, n_terms: int) -> FixedType:
                        f"a sum of {n_terms} terms of {term}")
 
 
+def average_type(in_t: FixedType, size: int, out_t: FixedType) -> FixedType:
+    """Signed type with out_t's fraction bits holding the rounded average of size*size values of
+    in_t (sum * 2**(f_out - f_in) / size**2, rounded) before its one conversion into out_t."""
+    width = accumulator_type(in_t, size * size).width + max(out_t.frac_bits - in_t.frac_bits, 0) + 1
+    return _exact_type(width, width - out_t.frac_bits, True, f"the average of {size}x{size} {in_t}")
+
+
 def divide_round(num, den: int, quant: str) -> np.ndarray:
     """Integers num / den (den > 0) rounded by quantization mode `quant` (e.g. for average pooling)."""
     quant = _mode_name(quant)
     if quant not in QUANT_MODES:
         raise FixedPointError(f"unknown quantization mode {quant!r} (valid: {', '.join(QUANT_MODES)})")
-    if int(den) < 1 or int(den) > np.iinfo(np.int64).max:
-        raise FixedPointError(f"divide_round needs an int64 divisor >= 1, got {den}")
     num = np.asarray(num)
-    if num.dtype.kind not in "iub":
+    wide = num.dtype == object or int(den) > np.iinfo(np.int64).max
+    if int(den) < 1:
+        raise FixedPointError(f"divide_round needs a divisor >= 1, got {den}")
+    if num.dtype.kind not in "iubO":
         raise FixedPointError(f"divide_round needs integer numerators, got dtype {num.dtype}")
-    num = num.astype(np.int64)
-    den = np.int64(den)
+    num = as_ints(num, wide)
+    den = int(den) if wide else np.int64(den)
     q, rem = num // den, num % den  # floor and remainder in [0, den)
     over = rem - (den - rem)  # sign of rem - den/2, without overflow
     inexact = rem != 0
     return q + _round_increment(q, over > 0, inexact & (over == 0), inexact, num < 0, quant)
+
+
+def threshold_raw(threshold: float, t: FixedType) -> int:
+    """The raw threshold T of `value > threshold` for values of t: for EVERY raw r of t,
+    (r > T) == (r * 2**-f > threshold) exactly (f = t.frac_bits), i.e. T = floor(threshold * 2**f),
+    clamped to [t.min_raw - 1, t.max_raw]: min_raw - 1 = every value is above ("always"), max_raw =
+    none is ("never"). This is how Keras compares the quantized input with the float threshold
+    (an off-grid threshold is not rounded onto the grid, an out-of-range one never wraps)."""
+    if not math.isfinite(threshold):
+        raise FixedPointError(f"threshold {threshold!r} must be finite")
+    floor = math.floor(Fraction(threshold) * Fraction(2) ** t.frac_bits)
+    return min(max(floor, t.min_raw - 1), t.max_raw)

@@ -67,8 +67,8 @@ def test_cap_warns_per_op_and_is_idempotent():
 
 
 @pytest.mark.parametrize("pipeline,message", [
-    ("spx-fixed-point{max-accum-width=1}", "option max-accum-width=1 must be an integer in [2, 62]"),
-    ("spx-fixed-point{max-accum-width=99}", "option max-accum-width=99 must be an integer in [2, 62]"),
+    ("spx-fixed-point{max-accum-width=1}", "option max-accum-width=1 must be an integer in [2, 1024]"),
+    ("spx-fixed-point{max-accum-width=2000}", "option max-accum-width=2000 must be an integer in [2, 1024]"),
     ("spx-fixed-point{max-accum-width=wide}", "pass 'spx-fixed-point'"),
     ('spx-fixed-point{profile="/no/such.npy"}', "pass 'spx-fixed-point': option profile=/no/such.npy: no such file"),
 ])

@@ -26,7 +26,7 @@ from codegen.names import layer_identifiers, model_identifier, safe_identifier
 from codegen.writer import OutputDir
 from spx_ir import dialect as spx
 from spx_ir.builder import model_function
-from spx_ir.fixed import FixedType, quantize
+from spx_ir.fixed import FixedType, threshold_raw
 from spx_ir.graph import layer_names, topological_ops
 from spx_ir.text import SpxError
 
@@ -48,7 +48,9 @@ def _check_input(x):
 
 
 def _raw_dtype(t):
-    """The narrowest integer dtype holding every raw value of t."""
+    """The narrowest integer dtype holding every raw value of t (object: Python ints, wide types)."""
+    if is_wide(t):
+        return object
     for dtype in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32):
         if np.iinfo(dtype).min <= t.min_raw and t.max_raw <= np.iinfo(dtype).max:
             return dtype
@@ -173,7 +175,7 @@ class _Program:
         size = op.table_size.value.data if op.table_size is not None else None
         if kind == "softmax":
             n = in_v.type.get_shape()[-1]
-            self.decls.append(f"{name} = softmax_tables({self.elem(in_v)}, {n})")
+            self.decls.append(f"{name} = softmax_tables({self.elem(in_v)}, {n}, table_size={size})")
         else:
             size_arg = "" if size is None else f", {size}"
             self.decls.append(f"{name} = {kind}_table({self.elem(in_v)}, {self.elem(out_v)}{size_arg})")
@@ -206,7 +208,7 @@ class _Program:
             return f"return [{', '.join(n(v) for v in op.operands)}]"
         if isinstance(op, spx.InputReduceOp):
             in_t = op.image.type.element_type.spec
-            thr = int(quantize(np.array([op.threshold.value.data]), in_t)[0])
+            thr = threshold_raw(op.threshold.value.data, in_t)
             f, h = n(op.feat), n(op.hash)
             return (f"{f}, {h}, dropped, c = input_reduce({n(op.image)}, {e(op.image)}, {thr}, {op.n_max.value.data}, {e(op.feat)}, "
                     f"{spx.variant(op, 'activity')!r}); "

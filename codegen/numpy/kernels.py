@@ -21,6 +21,10 @@ Accumulation (sparse_conv2d, dense; the C++ kernels follow the same rule):
     accumulator overflow counted in `clipped` is that of the exact total. Otherwise the terms are
     accumulated one at a time, vectorised over events and outputs.
 
+Wide types (more than INT64_WIDTH = 62 bits, spx_ir.fixed): their raws are object arrays of Python
+ints; an op whose exact sums or operands need them computes on object arrays (exact, slower), every
+other op stays on int64.
+
 Non-linear functions use the tables of spx_ir.tables (index rules documented there); the table
 values are already of out_t, so table lookups never count as clipped.
 
@@ -30,10 +34,10 @@ terms, pool members) held as 1-D arrays per channel, where numpy is fastest, and
 """
 import numpy as np
 
-from spx_ir.fixed import (FixedType, accumulator_type, convert_counting, divide_round,
-                          product_type, sum_type)
-from spx_ir.tables import (SoftmaxTables, sigmoid_index, sigmoid_table, softmax_exp_index,
-                           softmax_inv_index, softmax_tables, tanh_index, tanh_table)
+from spx_ir.fixed import (FixedType, accumulator_type, as_ints, average_type, convert_counting, divide_round,
+                          is_wide, product_type, raw_dtype, sum_type)
+from spx_ir.tables import (SoftmaxTables, range_lookup, sigmoid_table, softmax_decide,
+                           softmax_exp_index, softmax_inv_index, softmax_tables, tanh_table)
 
 SPARSE_ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh")
 ACTIVATIONS = SPARSE_ACTIVATIONS + ("softmax",)
@@ -46,7 +50,7 @@ def _check_ndim(op: str, name: str, arr, ndim: int, layout: str, keep_int=False)
     arr = np.asarray(arr)
     if arr.ndim != ndim:
         raise ValueError(f"{op}: {name} must be {ndim}-D {layout}, got shape {arr.shape}")
-    if keep_int and np.can_cast(arr.dtype, np.int64):
+    if arr.dtype == object or (keep_int and np.can_cast(arr.dtype, np.int64)):
         return arr
     return arr.astype(np.int64, copy=False)
 
@@ -55,9 +59,9 @@ def _per_event(mask: np.ndarray) -> np.ndarray:
     return mask.sum(axis=tuple(range(1, mask.ndim)), dtype=np.int64)
 
 
-def _align(raw, t: FixedType, frac_bits: int) -> np.ndarray:
-    """Raw of t rescaled exactly to `frac_bits` (>= t.frac_bits) fraction bits."""
-    return np.asarray(raw, dtype=np.int64) << (frac_bits - t.frac_bits)
+def _align(raw, t: FixedType, frac_bits: int, wide: bool) -> np.ndarray:
+    """Raw of t rescaled exactly to `frac_bits` (>= t.frac_bits) fraction bits (Python ints if wide)."""
+    return as_ints(raw, wide) << (frac_bits - t.frac_bits)
 
 
 def _convert(raw, src: FixedType, dst: FixedType):
@@ -68,6 +72,8 @@ def _convert(raw, src: FixedType, dst: FixedType):
       overflow mode changes a value;
     * otherwise only the non-zero raws are converted: 0 becomes 0 in every mode, never overflowing.
     """
+    if is_wide(src) or is_wide(dst) or np.asarray(raw).dtype == object:
+        return convert_counting(raw, src, dst)
     raw = np.asarray(raw, dtype=np.int64)
     lo, hi = (raw.min(), raw.max()) if raw.size else (0, 0)
     if lo < src.min_raw or hi > src.max_raw:
@@ -92,22 +98,25 @@ def _holds(outer: FixedType, inner: FixedType) -> bool:
 def _accumulate(shape, exact_sum, terms, n_terms, prod_t, b, b_t, acc_t, out_t):
     """Bias plus products under the accumulation rule of the module docstring.
 
-    exact_sum(): the exact sum of all products (raw in prod_t's scale), shape S = `shape`.
-    terms(): yields (product raw [S], take mask [S] or None) in accumulation order.
-    Returns (raw of out_t [S], overflow mask [S])."""
+    exact_sum(wide): the exact sum of all products (raw in prod_t's scale), shape S = `shape`.
+    terms(wide): yields (product raw [S], take mask [S] or None) in accumulation order.
+    (wide: compute on Python ints.) Returns (raw of out_t [S], overflow mask [S])."""
     exact_t = sum_type(accumulator_type(prod_t, max(n_terms, 1)), b_t)
     fast = acc_t is None or (acc_t.frac_bits >= exact_t.frac_bits
                              and (acc_t.overflow == "WRAP" or _holds(acc_t, exact_t)))
     if fast:
-        total = _align(exact_sum(), prod_t, exact_t.frac_bits) + _align(b, b_t, exact_t.frac_bits)
+        wide = is_wide(exact_t)
+        total = (_align(exact_sum(wide), prod_t, exact_t.frac_bits, wide)
+                 + _align(b, b_t, exact_t.frac_bits, wide))
         if acc_t is None:
             return _convert(total, exact_t, out_t)
         acc, ov = _convert(total, exact_t, acc_t)
     else:
         step_t = sum_type(acc_t, prod_t)
+        wide = is_wide(step_t)
         acc, ov = (np.broadcast_to(a, shape) for a in convert_counting(b, b_t, acc_t))
-        for term, take in terms():
-            s = _align(acc, acc_t, step_t.frac_bits) + _align(term, prod_t, step_t.frac_bits)
+        for term, take in terms(wide):
+            s = _align(acc, acc_t, step_t.frac_bits, wide) + _align(term, prod_t, step_t.frac_bits, wide)
             new, o = convert_counting(s, step_t, acc_t)
             if take is not None:
                 new, o = np.where(take, new, acc), take & o
@@ -117,9 +126,9 @@ def _accumulate(shape, exact_sum, terms, n_terms, prod_t, b, b_t, acc_t, out_t):
 
 
 def _table_lookup(x, in_t, kind, out_t, table):
-    index, build = (sigmoid_index, sigmoid_table) if kind == "sigmoid" else (tanh_index, tanh_table)
-    table = build(in_t, out_t) if table is None else np.asarray(table, dtype=np.int64)
-    return table[index(x, in_t, len(table))], np.zeros(x.shape, dtype=bool)
+    build = sigmoid_table if kind == "sigmoid" else tanh_table
+    table = build(in_t, out_t) if table is None else table
+    return range_lookup(x, in_t, kind, out_t, table), np.zeros(x.shape, dtype=bool)
 
 
 def _elementwise(op, x, in_t, kind, out_t, table):
@@ -141,13 +150,14 @@ def _softmax(x, in_t, out_t, tables):
     if not isinstance(tables, SoftmaxTables) or tables.n != k_in or tables.in_t != in_t:
         raise ValueError(f"activation: softmax tables were built for another input "
                          f"(need n={k_in}, in_t={in_t})")
-    d = x - x.max(axis=-1, keepdims=True)
-    e = tables.exp_table[softmax_exp_index(d, in_t, tables.exp_range, tables.exp_size)]
+    u = x.max(axis=-1, keepdims=True) - x
+    e = tables.exp_table[softmax_exp_index(u, in_t, tables.exp_range, tables.exp_size)]
     idx, k = softmax_inv_index(e.sum(axis=-1, keepdims=True), tables)
     p = (e * tables.inv_table[idx]) << (tables.kmax - k)          # e * inv * 2**-k, common scale
     prod_t = product_type(tables.exp_t, tables.inv_t)
     p_t = FixedType(prod_t.width + tables.kmax, prod_t.int_bits, signed=False)
-    return convert_counting(p, p_t, out_t)
+    y, ov = convert_counting(p, p_t, out_t)
+    return softmax_decide(y, u, out_t), ov
 
 
 def _window_pairs(h, wc, ne, kh_n: int, kw_n: int):
@@ -174,7 +184,8 @@ def _scatter(shape, index, values) -> np.ndarray:
     """Zeros of `shape` [..., C] with row `index` (flat over the leading axes) set to values[:, k]
     for each row k: out.reshape(-1, C)[index] = values.T, by 1-D fancy assignment per channel
     (numpy's fast path; values is [C, n])."""
-    out = np.zeros(shape, dtype=np.int64)
+    wide = any(np.asarray(v).dtype == object for v in values)
+    out = np.zeros(shape, dtype=object if wide else np.int64)
     flat, c_n = out.reshape(-1), shape[-1]
     for c, v in enumerate(values):
         flat[index * c_n + c] = v
@@ -235,16 +246,16 @@ def sparse_conv2d(feat, hash_, in_t, w, w_t, b, b_t, acc_t, out_t, bias_mode: st
     nb_feat = [np.take(feat[:, :, c], nb) for c in range(ci_n)]               # [Ci][P]
     w_cols = w.reshape(kh_n * kw_n, ci_n, co_n)
 
-    def pair_products(c, o):
-        return nb_feat[c] * np.take(w_cols[:, c, o], k)                      # [P]
+    def pair_products(c, o, wide=False):
+        return as_ints(nb_feat[c], wide) * as_ints(np.take(w_cols[:, c, o], k), wide)  # [P]
 
-    def exact_sum():
-        total = np.zeros((co_n, b_n * n_slots), dtype=np.int64)
+    def exact_sum(wide):
+        total = np.zeros((co_n, b_n * n_slots), dtype=object if wide else np.int64)
         for o in range(co_n):
-            np.add.at(total[o], slot, sum(pair_products(c, o) for c in range(ci_n)))
+            np.add.at(total[o], slot, sum(pair_products(c, o, wide) for c in range(ci_n)))
         return total.T.reshape(b_n, n_slots, co_n)
 
-    def terms():
+    def terms(wide):
         # the r-th term of every slot (neighbours ascending), then input channels ascending
         order = np.argsort(slot * n_slots + nb % n_slots)
         rank = np.empty_like(order)
@@ -254,9 +265,9 @@ def sparse_conv2d(feat, hash_, in_t, w, w_t, b, b_t, acc_t, out_t, bias_mode: st
             take = np.zeros(b_n * n_slots, dtype=bool)
             take[slot[sel]] = True
             for c in range(ci_n):
-                term = np.zeros((b_n * n_slots, co_n), dtype=np.int64)
+                term = np.zeros((b_n * n_slots, co_n), dtype=object if wide else np.int64)
                 for o in range(co_n):
-                    term[slot[sel], o] = pair_products(c, o)[sel]
+                    term[slot[sel], o] = pair_products(c, o, wide)[sel]
                 yield term.reshape(b_n, n_slots, co_n), take.reshape(b_n, n_slots, 1)
 
     n_terms = min(n_slots, kh_n * kw_n) * ci_n
@@ -265,9 +276,9 @@ def sparse_conv2d(feat, hash_, in_t, w, w_t, b, b_t, acc_t, out_t, bias_mode: st
         if acc_t is not None and not _holds(acc_t, exact_t):
             raise ValueError(f"sparse_conv2d: bias_mode 'nonzero' needs exact accumulation, {acc_t} does not "
                              f"hold {exact_t}")
-        products = exact_sum()
+        products = exact_sum(is_wide(exact_t))
         b = np.where(products != 0, b, 0)
-        exact_sum = lambda: products  # noqa: E731
+        exact_sum = lambda wide: as_ints(products, wide)  # noqa: E731
     out, ov = _accumulate(feat.shape[:2] + (co_n,), exact_sum, terms, n_terms,
                           product_type(in_t, w_t), b, b_t, acc_t, out_t)
     keep = ne[:, :, None]
@@ -289,20 +300,20 @@ def _pool_groups(values, group, n_groups: int, in_t, p: int, mode: str, out_t, i
     overflow mask), [C,n_groups]. avg: the exact sum / P^2, rounded once. max with inactive='zero':
     a window with fewer than P^2 members also holds a 0 (its inactive pixels)."""
     if mode == "max":
-        best = np.full((len(values), n_groups), in_t.min_raw, dtype=np.int64)
+        best = np.full((len(values), n_groups), in_t.min_raw, dtype=raw_dtype(in_t))
         for c, v in enumerate(values):
             np.maximum.at(best[c], group, v)
         if inactive == "zero":
             partial = np.bincount(group, minlength=n_groups) < p * p
             best = np.where(partial, np.maximum(best, 0), best)
         return _convert(best, in_t, out_t)
-    total = np.zeros((len(values), n_groups), dtype=np.int64)
-    for c, v in enumerate(values):
-        np.add.at(total[c], group, v)
     shift = out_t.frac_bits - in_t.frac_bits
+    wide_t = average_type(in_t, p, out_t)
+    big = is_wide(wide_t) or (shift < 0 and -shift + 2 * p.bit_length() > 62)
+    total = np.zeros((len(values), n_groups), dtype=object if big else np.int64)
+    for c, v in enumerate(values):
+        np.add.at(total[c], group, as_ints(v, big))
     num, den = (total << shift, p * p) if shift >= 0 else (total, (p * p) << -shift)
-    wide_w = accumulator_type(in_t, p * p).width + max(shift, 0) + 1
-    wide_t = FixedType(wide_w, wide_w - out_t.frac_bits, signed=True)
     return _convert(divide_round(num, den, out_t.quant), wide_t, out_t)
 
 
@@ -356,11 +367,14 @@ def dense(x, in_t, w, w_t, b, b_t, acc_t, out_t):
     if x.shape[1] != w.shape[0] or b.shape[0] != w.shape[1]:
         raise ValueError(f"dense: input {x.shape} / bias {b.shape} do not match kernel {w.shape}")
 
-    def terms():
+    def terms(wide):
         for i in range(w.shape[0]):
-            yield x[:, i, None] * w[i], None
+            yield as_ints(x[:, i, None], wide) * as_ints(w[i], wide), None
 
-    out, ov = _accumulate((x.shape[0], w.shape[1]), lambda: x @ w, terms, w.shape[0],
+    def exact_sum(wide):
+        return as_ints(x, wide) @ as_ints(w, wide)
+
+    out, ov = _accumulate((x.shape[0], w.shape[1]), exact_sum, terms, w.shape[0],
                           product_type(in_t, w_t), b, b_t, acc_t, out_t)
     return out, _per_event(ov)
 
@@ -371,7 +385,7 @@ def activation(x, in_t, kind, out_t, table=None):
     if x.ndim < 2:
         raise ValueError(f"activation: x must be [B,...] with at least 2 dimensions, "
                          f"got shape {x.shape}")
-    x = x.astype(np.int64, copy=False)
+    x = x if x.dtype == object else x.astype(np.int64, copy=False)
     if kind == "softmax":
         y, ov = _softmax(x, in_t, out_t, table)
     else:

@@ -36,11 +36,11 @@ from codegen.writer import OutputDir
 from spx_ir import dialect as spx
 from spx_ir.accum import op_accum_type
 from spx_ir.builder import model_function
-from spx_ir.fixed import (FixedPointError, FixedType, check_assignable, accumulator_type, product_type,
-                          quantize, sum_type)
+from spx_ir.fixed import (INT64_WIDTH, FixedPointError, FixedType, check_assignable, accumulator_type, average_type,
+                          product_type, quantize, sum_type, threshold_raw)
 from spx_ir.graph import topological_ops
-from spx_ir.tables import (DEFAULT_SIZE, SIGMOID_RANGE, TANH_RANGE, sigmoid_table, softmax_tables,
-                           tanh_table)
+from spx_ir.tables import (DEFAULT_SIZE, SIGMOID_RANGE, TANH_RANGE, center_raw, index_type, sigmoid_fn,
+                           sigmoid_table, softmax_diff_type, softmax_tables, tanh_table)
 from spx_ir.text import SpxError, print_module
 
 LIBRARY = Path(__file__).parent / "include" / "spx"
@@ -144,7 +144,7 @@ class Model:
         (arg,) = fn.body.block.args
         ret = fn.body.block.last_op
         self.input_shape = tuple(arg.type.get_shape())
-        self.input_spec = _spec(arg)
+        self.input_spec = _io_spec(arg, "input")
         self.typedefs: list[tuple[str, str, str]] = [("input_t", self.input_spec.cpp(), "model input")]
         self.consts: dict[SSAValue, RawArray] = {}
         self.tables: list[RawArray] = []
@@ -162,7 +162,7 @@ class Model:
                     self._op_uses[value] = self._op_uses.get(value, 0) + 1
         self.outputs = [self._output(m, v, len(ret.operands)) for m, v in enumerate(ret.operands)]
         self.returned = list(ret.operands)
-        self.output_specs = [_spec(v) for v in self.returned]
+        self.output_specs = [_io_spec(v, "output") for v in self.returned]
 
         self._pending: list[str] = []
         self._produce(arg, "x", "input_t")
@@ -303,7 +303,7 @@ class Model:
     def _input_reduce(self, op, layer: Layer) -> Layer:
         h, w, c = op.image.type.get_shape()
         n = op.n_max.value.data
-        threshold = int(quantize(np.array([op.threshold.value.data]), _spec(op.image))[0])
+        threshold = threshold_raw(op.threshold.value.data, _spec(op.image))
         layer.kernel, layer.base = "spx::input_reduce", "spx::input_reduce_config"
         layer.constants = [("unsigned", "height", h), ("unsigned", "width", w), ("unsigned", "n_chan", c),
                            ("unsigned", "n_max", n), ("long long", "threshold_raw", f"{threshold}LL"),
@@ -335,12 +335,15 @@ class Model:
         """Sigmoid / tanh: the config constants and the table (raw integers of the result type)."""
         kind = op.kind.data
         size = op.table_size.value.data if op.table_size is not None else DEFAULT_SIZE
-        build, half = (sigmoid_table, SIGMOID_RANGE) if kind == "sigmoid" else (tanh_table, TANH_RANGE)
+        build, half, fn = ((sigmoid_table, SIGMOID_RANGE, sigmoid_fn) if kind == "sigmoid"
+                           else (tanh_table, TANH_RANGE, np.tanh))
         out_t = _spec(out_value)
         table = RawArray(f"table{self._k}", build(_spec(in_value), out_t, size), out_t,
                          f"{self._layer_name}: {kind} table, {size} entries of {out_t.cpp()}")
         self.tables.append(table)
-        return [("unsigned", "table_size", size), ("int", "half_range", half)], table.name
+        zero = center_raw(fn, out_t)
+        return [("unsigned", "table_size", size), ("int", "half_range", half),
+                ("long long", "zero_raw", f"{zero}LL")], table.name, [("index_t", index_type(half, size).cpp())]
 
     def _sparse_activation(self, op, layer: Layer) -> Layer:
         n, c = op.feat.type.get_shape()
@@ -352,8 +355,9 @@ class Model:
                            ("unsigned", "pixel_parallel", _factor(op.pixel_parallel, n))]
         tables = []
         if kind in ("sigmoid", "tanh"):
-            constants, table = self._table(op, op.feat, op.result)
+            constants, table, types = self._table(op, op.feat, op.result)
             layer.constants += constants
+            layer.types += types
             tables.append(table)
         else:
             self._assigns((_spec(op.feat), _spec(op.result)))
@@ -366,7 +370,6 @@ class Model:
         p = op.size.value.data
         in_t, out_t = _spec(op.feat), _spec(op.feat_out)
         acc_t = accumulator_type(in_t, p * p)  # the exact member sum
-        wide_w = acc_t.width + max(out_t.frac_bits - in_t.frac_bits, 0) + 1  # as codegen/numpy/kernels.py
         layer.kernel, layer.base = "spx::sparse_pool2d", "spx::sparse_pool2d_config"
         layer.constants = [("unsigned", "n_max", n), ("unsigned", "n_chan", c), ("unsigned", "size", p),
                            ("unsigned", "height", op.height.value.data), ("unsigned", "width", op.width.value.data),
@@ -374,7 +377,10 @@ class Model:
                            ("unsigned", "pixel_parallel", _factor(op.pixel_parallel, n)),
                            ("unsigned", "channel_parallel", _factor(op.channel_parallel, c)),
                            ("bool", "inactive_zero", _cpp_bool(spx.variant(op, "inactive") == "zero"))]
-        wide_t = FixedType(wide_w, wide_w - out_t.frac_bits)
+        wide_t = average_type(in_t, p, out_t)
+        if op.mode.data == "avg" and (wide_t.width > INT64_WIDTH or 2 * p.bit_length() - (out_t.frac_bits - in_t.frac_bits) > INT64_WIDTH):
+            raise SpxError(f"error: vitis target: {self._layer_name}: average pooling of {in_t} into {out_t} needs "
+                           f"{wide_t.width}-bit integer division; the C++ kernel divides in 64 bits (narrow the types)")
         self._assigns((wide_t, out_t) if op.mode.data == "avg" else (in_t, out_t))
         layer.types = [("accum_t", acc_t.cpp()), ("wide_t", wide_t.cpp())]
         layer.args = [self._read(op.feat), self._read(op.hash), self._feat_out(op.feat_out),
@@ -440,17 +446,22 @@ class Model:
         if kind in ("relu", "linear"):
             self._assigns((_spec(op.input), _spec(op.result)))
         elif kind in ("sigmoid", "tanh"):
-            constants, table = self._table(op, op.input, op.result)
+            constants, table, types = self._table(op, op.input, op.result)
             layer.constants += constants
+            layer.types += types
             tables.append(table)
         else:
-            t = softmax_tables(_spec(op.input), n)
+            size = op.table_size.value.data if op.table_size is not None else None
+            t = softmax_tables(_spec(op.input), n, table_size=size)
             prod_t = product_type(t.exp_t, t.inv_t)
             p_t = FixedType(prod_t.width + t.kmax, prod_t.int_bits, signed=False)  # as codegen/numpy/kernels.py
             self._assigns((p_t, _spec(op.result)))
             layer.constants += [("unsigned", "exp_size", t.exp_size), ("unsigned", "inv_size", t.inv_size),
-                                ("int", "exp_range", t.exp_range), ("unsigned", "kmax", t.kmax)]
-            layer.types = [("exp_t", t.exp_t.cpp()), ("inv_t", t.inv_t.cpp()), ("prod_t", p_t.cpp())]
+                                ("int", "exp_range", t.exp_range), ("unsigned", "kmax", t.kmax),
+                                ("long long", "out_min_raw", f"{_spec(op.result).min_raw}LL")]
+            layer.types = [("exp_t", t.exp_t.cpp()), ("inv_t", t.inv_t.cpp()), ("prod_t", p_t.cpp()),
+                           ("diff_t", softmax_diff_type(_spec(op.input)).cpp()),
+                           ("index_t", index_type(t.exp_range, t.exp_size, signed=False).cpp())]
             for what, raw, spec in (("exp", t.exp_table, t.exp_t), ("inv", t.inv_table, t.inv_t)):
                 table = RawArray(f"{what}_table{self._k}", raw, spec,
                                  f"{self._layer_name}: softmax {what} table, {len(raw)} entries of {spec.cpp()}")
@@ -459,6 +470,15 @@ class Model:
         layer.args = [self._read(op.input), self._feat_out(op.result), *tables]
         layer.template = [self._type(op.input), self._type(op.result)]
         return layer
+
+
+def _io_spec(value: SSAValue, what: str) -> FixedType:
+    """The type of a model input or output: raws cross the C++ interface as 64-bit integers."""
+    t = _spec(value)
+    if t.width > INT64_WIDTH:
+        raise SpxError(f"error: vitis target: the model {what} type {t} is wider than {INT64_WIDTH} bits "
+                       "(inputs and outputs are exchanged as 64-bit raw integers)")
+    return t
 
 
 def _spec(value: SSAValue) -> FixedType:

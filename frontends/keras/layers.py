@@ -162,9 +162,11 @@ class Conv2DSparse(keras.layers.Layer):
 
     def call(self, inputs):
         x, mask = _split_cast(inputs, self)
-        y = tf.nn.conv2d(x * mask, self.effective_kernel(), strides=1, padding="SAME")
+        # QKeras quantizers return float32 whatever the input dtype; their values lie on a grid of
+        # at most 24 significant bits, so casting them to x's dtype (float64 models) is exact.
+        y = tf.nn.conv2d(x * mask, tf.cast(self.effective_kernel(), x.dtype), strides=1, padding="SAME")
         if self.use_bias:
-            y = y + self.effective_bias()
+            y = y + tf.cast(self.effective_bias(), x.dtype)
         return y * mask
 
     def compute_output_shape(self, input_shape):

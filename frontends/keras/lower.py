@@ -6,13 +6,16 @@ checked by tests). Weights of quantized layers are the quantizer's output stored
 float layers take weight/bias/result types from the hls4ml-style config. Quantized conv/dense
 layers keep their exact (full-precision) result type, so the next quantizer rounds once, as Keras
 does. A QKeras quantizer right after the Input sets the model's input type; one right after an
-average pool becomes that pool's result type (rounded once). Every op gets a `layer` attribute
+average pool becomes that pool's result type (rounded once). An average pool without one keeps the
+exact result when P is a power of two (2 log2 P more fraction bits); otherwise (no fixed type holds
+sum / P^2) its result type is the layer's precision from the config, default fixed<16,6> as in hls4ml,
+rounded once by that type's mode (TRN) -- where Keras, dividing in floating point, differs (DESIGN
+section 5). InputReduce thresholds are taken as Keras compares them: cast to the layer's dtype. Every op gets a `layer` attribute
 naming its Keras layer, so traces line up with Keras layer outputs.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +24,7 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from frontends.config import LayerConfig, ModelConfig, apply_schedule
 from spx_ir.accum import conv_terms, exact_sum_type
 from spx_ir.builder import ModelBuilder
-from spx_ir.fixed import FixedType, quantize
+from spx_ir.fixed import FixedPointError, FixedType, quantize
 from spx_ir.text import SpxError
 
 SUPPORTED = (
@@ -150,7 +153,10 @@ class _Lowering:
             handler = getattr(self, f"_{kind}", None)
             if handler is None:
                 raise SpxError(f"error: layer '{layer.name}' ({kind}) is not supported; supported: {', '.join(SUPPORTED)}")
-            handler(layer)
+            try:
+                handler(layer)
+            except FixedPointError as err:  # a type the layer's operands imply cannot be built
+                raise SpxError(f"error: {self.where(layer)}: {err}") from None
         outs = self.model.outputs
         results = []
         for t in outs:
@@ -179,7 +185,9 @@ class _Lowering:
     def _InputReduce(self, layer):
         (x,) = self.inputs(layer)
         h, w, _ = x.type.get_shape()
-        feat, hash = self.builder.input_reduce(x, layer.n_max, layer.threshold)
+        # Keras compares with the threshold cast to the layer's dtype (float32 unless float64)
+        threshold = float(np.asarray(layer.threshold, dtype=np.dtype(layer.compute_dtype or "float32")))
+        feat, hash = self.builder.input_reduce(x, layer.n_max, threshold)
         self.tag(feat, layer)
         self.set_outputs(layer, Sparse(feat, hash, h, w), Mask(hash, h, w))
 
@@ -270,9 +278,10 @@ class _Lowering:
             out_t = self.cfg(layer).explicit_result()
         elif mode == "max":
             out_t = in_t
-        else:
-            grow = 2 * math.ceil(math.log2(p)) + (0 if p & (p - 1) == 0 else 16)  # exact for powers of two
-            out_t = FixedType(in_t.width + grow, in_t.int_bits, in_t.signed, in_t.quant, in_t.overflow)
+        elif p & (p - 1) == 0:  # dividing by 4**k is exact with 2k more fraction bits
+            out_t = FixedType(in_t.width + 2 * (p.bit_length() - 1), in_t.int_bits, in_t.signed, in_t.quant, in_t.overflow)
+        else:  # no fixed type holds sum / P^2 exactly: the layer precision, as hls4ml does
+            out_t = self.default_t(layer)
         feat, hash = self.builder.sparse_pool2d(x.feat, mask.hash, p, mode, x.height, x.width, out_t)
         self.tag(feat, quant or layer)  # a folded quantizer's output is what this op computes
         h, w = x.height // p, x.width // p

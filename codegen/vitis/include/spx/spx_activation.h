@@ -13,13 +13,18 @@ namespace spx {
 
 template <class data_T, class res_T> res_T relu_value(data_T x) { return x > 0 ? res_T(x) : from_raw<res_T>(0); }
 
-// Sigmoid / tanh: table over [-R, R) with CONFIG_T::table_size bins (R = CONFIG_T::half_range):
-// idx = clamp(floor((x + R) * size / 2R), 0, size-1); the table holds raw integers of res_T.
+// Sigmoid / tanh: table over [-R, R) with CONFIG_T::table_size bins (R = CONFIG_T::half_range).
+// x is first converted to CONFIG_T::index_t (narrow, TRN, SAT: spx_ir.tables.index_type), then
+// idx = clamp(floor((v + R) * size / 2R), 0, size-1); the table holds raw integers of res_T.
+// x == 0 gives CONFIG_T::zero_raw (fn(0)), which with the table's sign-preserving entries keeps
+// sigmoid > 1/2 for every x > 0 and < 1/2 for every x < 0.
 template <class data_T, class res_T, typename CONFIG_T, class table_T>
 res_T table_value(data_T x, const table_T table[CONFIG_T::table_size]) {
+    typedef typename CONFIG_T::index_t index_t;
     const int shift = ilog2(CONFIG_T::table_size) - ilog2(2 * CONFIG_T::half_range);
-    const long long idx = scaled_floor<data_T>(to_raw(x), CONFIG_T::half_range, shift);
-    return from_raw<res_T>(table[clamp(idx, 0, CONFIG_T::table_size - 1)]);
+    const index_t v = x;
+    const long long idx = scaled_floor<index_t>(to_raw(v), CONFIG_T::half_range, shift);
+    return from_raw<res_T>(x == 0 ? CONFIG_T::zero_raw : (long long)table[clamp(idx, 0, CONFIG_T::table_size - 1)]);
 }
 
 // ---------------------------------------------------------------- dense arrays
@@ -27,7 +32,9 @@ res_T table_value(data_T x, const table_T table[CONFIG_T::table_size]) {
 struct activation_config {
     static const unsigned n_in = 1;
     static const unsigned table_size = 1024;
-    static const int half_range = 8;  // 8 for sigmoid, 4 for tanh
+    static const int half_range = 8;         // 8 for sigmoid, 4 for tanh
+    static const long long zero_raw = 0;     // raw of fn(0) in res_T
+    typedef ap_fixed<11, 5, AP_TRN, AP_SAT> index_t;
 };
 
 template <class data_T, class res_T, typename CONFIG_T>
@@ -62,32 +69,41 @@ struct softmax_config {
     static const unsigned exp_size = 2048, inv_size = 1024;
     static const int exp_range = 16;
     static const unsigned kmax = 0;       // floor(log2(n_in))
+    static const long long out_min_raw = 0;  // smallest raw of res_T
     typedef ap_ufixed<18, 1, AP_RND> exp_t;
     typedef ap_ufixed<18, 1, AP_RND> inv_t;
     typedef ap_ufixed<36, 2> prod_t;      // exp_t * inv_t with kmax more fraction bits
+    typedef ap_ufixed<16, 6> diff_t;      // max(x) - x, exactly (spx_ir.tables.softmax_diff_type)
+    typedef ap_ufixed<12, 5, AP_TRN, AP_SAT> index_t;  // narrow exp-index type (index_type)
 };
 
 // p[k] = exp(x[k] - max x) / sum: exp by table, 1/sum by a mantissa-normalised table, then one
-// conversion into res_T (spx_ir.tables, "Softmax"). All steps are exact integer arithmetic.
-// exp_table and inv_table hold raw integers of CONFIG_T::exp_t and inv_t.
+// conversion into res_T, then the decision rule (spx_ir.tables, "Softmax", steps 1-6). All steps
+// are exact. exp_table and inv_table hold raw integers of CONFIG_T::exp_t and inv_t.
 template <class data_T, class res_T, typename CONFIG_T, class exp_table_T, class inv_table_T>
 void softmax(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
              const exp_table_T exp_table[CONFIG_T::exp_size], const inv_table_T inv_table[CONFIG_T::inv_size]) {
+    typedef typename CONFIG_T::index_t index_t;
     const int exp_shift = ilog2(CONFIG_T::exp_size) - ilog2(CONFIG_T::exp_range);
     const int fs = frac_bits<typename CONFIG_T::exp_t>(), si = ilog2(CONFIG_T::inv_size);
 
-    long long max_raw = to_raw(data[0]);
+    data_T max_v = data[0];
     for (unsigned k = 1; k < CONFIG_T::n_in; k++) {
         #pragma HLS UNROLL
-        if (to_raw(data[k]) > max_raw) max_raw = to_raw(data[k]);
+        if (data[k] > max_v) max_v = data[k];
     }
     long long e[CONFIG_T::n_in];
+    bool lower[CONFIG_T::n_in];  // below the maximum
     #pragma HLS ARRAY_PARTITION variable=e complete
+    #pragma HLS ARRAY_PARTITION variable=lower complete
     long long sum = 0;
     for (unsigned k = 0; k < CONFIG_T::n_in; k++) {
         #pragma HLS UNROLL
-        const long long idx = scaled_floor<data_T>(max_raw - to_raw(data[k]), 0, exp_shift);
+        const typename CONFIG_T::diff_t u = max_v - data[k];
+        const index_t v = u;
+        const long long idx = scaled_floor<index_t>(to_raw(v), 0, exp_shift);
         e[k] = exp_table[idx < CONFIG_T::exp_size - 1 ? idx : CONFIG_T::exp_size - 1];
+        lower[k] = u != 0;
         sum += e[k];
     }
     int ks = 0;  // floor(log2(sum)), sum in exp_t's scale
@@ -98,9 +114,16 @@ void softmax(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
     const long long base = 1LL << (fs + ks);
     const long long ii = clamp(shift_left(sum - base, si - fs - ks), 0, CONFIG_T::inv_size - 1);
     const long long inv = inv_table[ii];
+    long long top = 0;  // raw result of the maxima
     for (unsigned k = 0; k < CONFIG_T::n_in; k++) {
         #pragma HLS UNROLL
         res[k] = from_raw<typename CONFIG_T::prod_t>(e[k] * inv * (1LL << (CONFIG_T::kmax - ks)));
+        if (!lower[k]) top = to_raw(res[k]);
+    }
+    // decision rule: every element below the maximum ends strictly below the maxima's result
+    for (unsigned k = 0; k < CONFIG_T::n_in; k++) {
+        #pragma HLS UNROLL
+        if (lower[k] && to_raw(res[k]) >= top && top > CONFIG_T::out_min_raw) res[k] = from_raw<res_T>(top - 1);
     }
 }
 

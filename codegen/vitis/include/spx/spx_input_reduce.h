@@ -1,6 +1,9 @@
 // spx.input_reduce: keep the first n_max active pixels of a dense image, in raster order.
 //
-// Pixel p is active iff any channel is > threshold (channel0_only: iff channel 0 is, as sparsepixels). Slot k holds the k-th active pixel: its features
+// Pixel p is active iff any channel is > threshold (channel0_only: iff channel 0 is, as sparsepixels),
+// compared on raw integers: raw > threshold_raw (spx_ir.fixed.threshold_raw: equal to
+// `value > threshold` for every input value, "always" and "never" included). Slot k holds the k-th
+// active pixel: its features
 // and hash (h+1, w+1); slots past the last active pixel stay empty (hash (0,0), features 0).
 // Hardware form (as in the SparsePixels designs): n_max iterations, each a priority search for the
 // first still-active pixel, which is then cleared; `pixel_parallel` slots are filled per iteration.
@@ -14,7 +17,7 @@ namespace spx {
 struct input_reduce_config {
     static const unsigned height = 1, width = 1, n_chan = 1;
     static const unsigned n_max = 1;
-    static const long long threshold_raw = 0;  // raw integer of the threshold, in the input type
+    static const long long threshold_raw = 0;  // spx_ir.fixed.threshold_raw of the op's threshold
     static const unsigned pixel_parallel = 1;
     static const bool channel0_only = false;  // the `activity = "channel0"` variant
 };
@@ -23,7 +26,6 @@ template <class data_T, class feat_T, class hash_T, typename CONFIG_T>
 void input_reduce(const data_T x[CONFIG_T::height * CONFIG_T::width * CONFIG_T::n_chan],
                   feat_T feat[CONFIG_T::n_max * CONFIG_T::n_chan], hash_T hash[CONFIG_T::n_max * 2]) {
     const unsigned n_pixels = CONFIG_T::height * CONFIG_T::width;
-    const data_T threshold = from_raw<data_T>(CONFIG_T::threshold_raw);
 
     bool active[n_pixels];
     #pragma HLS ARRAY_PARTITION variable=active complete
@@ -33,7 +35,7 @@ void input_reduce(const data_T x[CONFIG_T::height * CONFIG_T::width * CONFIG_T::
         bool any = false;
         for (unsigned c = 0; c < (CONFIG_T::channel0_only ? 1 : CONFIG_T::n_chan); c++) {
             #pragma HLS UNROLL
-            any = any || x[p * CONFIG_T::n_chan + c] > threshold;
+            any = any || to_raw(x[p * CONFIG_T::n_chan + c]) > CONFIG_T::threshold_raw;
         }
         active[p] = any;
     }

@@ -11,7 +11,9 @@ struct sparse_activation_config {
     static const unsigned n_max = 1, n_chan = 1;
     static const unsigned pixel_parallel = 1;
     static const unsigned table_size = 1024;
-    static const int half_range = 8;  // 8 for sigmoid, 4 for tanh
+    static const int half_range = 8;         // 8 for sigmoid, 4 for tanh
+    static const long long zero_raw = 0;     // raw of fn(0) in res_T
+    typedef ap_fixed<11, 5, AP_TRN, AP_SAT> index_t;
 };
 
 template <class data_T, class hash_T, class res_T, typename CONFIG_T>
