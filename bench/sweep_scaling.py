@@ -10,7 +10,7 @@ would reuse the first one's compiled C simulations). Printed side by side:
   hand-back, scheduling, dispatch), averaged (goal < 0.2 s).
 TensorFlow's import cost per process is measured separately; workers import it once, before any point.
 
-    python bench/sweep_scaling.py [--train-events N] [--test-events N] [--epochs 1]
+    python bench/sweep_scaling.py [--train-events N] [--test-events N] [--epochs 1] [--no-csim]
 """
 
 from __future__ import annotations
@@ -60,18 +60,19 @@ def main() -> int:
     ap.add_argument("--train-events", type=int, default=None, help="training events per point (default: all 4,000)")
     ap.add_argument("--test-events", type=int, default=None, help="test events per point (default: all 1,000)")
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--no-csim", action="store_true", help="skip the C-simulation check (g++ per point)")
     args = ap.parse_args()
     spec = {"dataset": "mnist", "model": "mnist",
             "axes": {"n_max": {"from": 4, "to": 32, "step": 4}, "bits": [8, 16]},
             "steps": {"train_epochs": args.epochs, "train_events": args.train_events, "test_events": args.test_events,
-                      "compile": True, "csim_check": True, "estimate": True}}
+                      "compile": True, "csim_check": not args.no_csim, "estimate": True}}
     tf_import = tf_import_seconds()
     with tempfile.TemporaryDirectory(prefix="spx-sweep-bench-") as tmp:
         results = [run(spec, w, Path(tmp)) for w in (1, 2)]
     one, two = results
     print(f"16-point sweep (MNIST, N = 4..32 x bits 8/16, {args.epochs} epoch, train events: "
-          f"{args.train_events or 'all'}, test events: {args.test_events or 'all'}; steps: train, compile, csim check, "
-          f"estimate) on a LocalCluster, {os.cpu_count()} cores, load average before: {os.getloadavg()[0]:.1f}")
+          f"{args.train_events or 'all'}, test events: {args.test_events or 'all'}; steps: train, compile, "
+          f"{'' if args.no_csim else 'csim check, '}estimate) on a LocalCluster, {os.cpu_count()} cores, load average before: {os.getloadavg()[0]:.1f}")
     print(f"TensorFlow import per process: {tf_import:.1f} s (paid once per worker, before its first point)\n")
     print("| workers | points ok | wall (s) | startup (s) | span (s) | busy (s) | speed-up wall | speed-up span | overhead/point (s) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")

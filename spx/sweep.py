@@ -313,12 +313,13 @@ def check_against_model(sw: Sweep) -> None:
         import frontends.keras as fk
     from spx.sweep_point import StepError, resolve
 
-    try:
-        build = resolve(sw.model, "model") if ":" in sw.model else getattr(fk, SEED_MODELS[sw.model])
-        if ":" in sw.dataset:
-            resolve(sw.dataset, "dataset")
-    except StepError as err:
-        sw.fail("model" if "model" in str(err).split("'")[0] else "dataset", str(err))
+    for key in ("dataset", "model"):
+        if ":" in getattr(sw, key):
+            try:
+                resolve(getattr(sw, key), key)
+            except StepError as err:
+                sw.fail(key, str(err))
+    build = resolve(sw.model, "model") if ":" in sw.model else getattr(fk, SEED_MODELS[sw.model])
     base = {axis: sw.axes[axis][0] for axis in MODEL_AXES}
 
     def make(where, value, **values):
@@ -440,8 +441,7 @@ def connect(scheduler: str | None, workers: int | None, retries: int, connect_ti
     from distributed import Client, LocalCluster
 
     settings = {"distributed.scheduler.allowed-failures": retries,
-                "distributed.scheduler.worker-saturation": 1.0,  # a dying worker takes only its own point down
-                "distributed.worker.daemon": False}
+                "distributed.scheduler.worker-saturation": 1.0}  # a dying worker takes only its own point down
     with dask.config.set(settings):
         if scheduler:
             try:
@@ -456,7 +456,7 @@ def connect(scheduler: str | None, workers: int | None, retries: int, connect_ti
                 client.close()
             return
         cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.CRITICAL, env=WORKER_ENV)
+                               dashboard_address=":0", silence_logs=logging.CRITICAL, env=WORKER_ENV)
         client = Client(cluster, set_as_default=False)
         try:
             yield client
@@ -595,6 +595,9 @@ def sweep(spec, out_dir, *, scheduler: str | None = None, workers: int | None = 
     sw = load_spec(spec)
     if not (_is_int(retries) and retries >= 0):
         raise SpxError(f"error: retries must be an integer >= 0, got {retries!r}")
+    if workers is not None and (scheduler is not None or not (_is_int(workers) and workers >= 1)):
+        raise SpxError(f"error: workers must be an integer >= 1 and applies to the embedded cluster only, "
+                       f"got {workers!r}" + (f" with scheduler {scheduler}" if scheduler else ""))
     root = Path(out_dir)
     if root.exists() and (not root.is_dir() or (any(root.iterdir()) and not (root / MARKER).is_file())):
         raise SpxError(f"{root}: error: exists and is not a sweep directory (no {MARKER})")
@@ -619,10 +622,13 @@ def sweep(spec, out_dir, *, scheduler: str | None = None, workers: int | None = 
                 out.mkdir("logs")
             out.write_text(MARKER, json.dumps({"spx_version": spx_version(), "sweep": _plain(spec)}, indent=1) + "\n")
             t = time.perf_counter()
-            ready = client.run(_warm_worker, tasks[0]["log_dir"], sw.steps["threads"])
+            try:
+                ready = client.run(_warm_worker, tasks[0]["log_dir"], sw.steps["threads"])
+            except Exception as err:  # noqa: BLE001  e.g. a remote worker without spx or TensorFlow
+                raise SpxError(f"error: the Dask workers cannot run spx: {type(err).__name__}: {_first_line(err)}") from None
             _log(progress, f"[sweep] {len(ready)} workers ready in {time.perf_counter() - t:.1f} s "
                            f"(TensorFlow import per worker process: "
-                           f"{', '.join(f'{s:.1f} s' for s in ready.values()) or '-'})")
+                           f"{', '.join(f'{s:.1f} s' for s in ready.values()) or '-'}); dashboard {client.dashboard_link}")
             bar.base, bar.start = bar.ok + bar.failed, time.time()
             records.update(execute(client, todo, out, bar, retries, sw.steps["timeout"]))
     elif progress:

@@ -81,6 +81,11 @@ def to_csv(table: list[dict], axes: list[str]) -> str:
     return buffer.getvalue()
 
 
+def _order(encoded: str):
+    v = json.loads(encoded)
+    return (v is None, v if isinstance(v, (int, float)) else 0, str(v))
+
+
 def plot(table: list[dict], axis: str | None) -> bytes:
     """Accuracy vs latency and vs LUT (estimates), coloured by `axis`, Pareto front marked; PNG bytes."""
     import matplotlib
@@ -90,7 +95,7 @@ def plot(table: list[dict], axis: str | None) -> bytes:
 
     fig, panels = plt.subplots(1, 2, figsize=(10, 4))
     ok = [r for r in table if r["status"] == "ok" and r.get("accuracy") is not None]
-    groups = sorted({json.dumps(r[axis]) for r in ok}) if axis else ["all"]
+    groups = sorted({json.dumps(r[axis]) for r in ok}, key=_order) if axis else ["all"]
     for ax, cost, label in zip(panels, ("latency", "lut"), ("latency (cycles, estimate)", "LUT (estimate)")):
         for g in groups:
             pts = [(r[cost], r["accuracy"]) for r in ok if r.get(cost) is not None and (not axis or json.dumps(r[axis]) == g)]

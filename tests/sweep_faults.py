@@ -2,7 +2,7 @@
 
 In a worker (never in the client's up-front checks) and by n_max: 6 announces its process id in
 $SPX_SWEEP_FAULTS/victim.pid and waits to be killed by the test (first attempt only); 8 kills its own
-worker process on every attempt; 10 hangs (for the per-point timeout). Other values build normally.
+worker process on every attempt; 10 hangs (for the per-point timeout); 12 raises. Others build normally.
 """
 
 import os
@@ -38,4 +38,6 @@ def faulty_model(n_max, bits, threshold):
             os._exit(3)
         if n_max == 10:
             time.sleep(300)
+        if n_max == 12:
+            raise RuntimeError("the builder failed\nsecond line")
     return fk.mnist_model(n_max=n_max, bits=bits, threshold=threshold)
