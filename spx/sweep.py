@@ -273,10 +273,10 @@ def compile_pipeline(values: dict):
     names = [p.name for p in base]
     at = names.index("spx-unroll") if "spx-unroll" in names else len(base)
     unroll = []
-    for key, value in values.items():  # layer-specific settings first: spx-unroll keeps what is set
+    for key, value in values.items():  # model-wide settings first, so that a layer's own setting wins
         if axis_kind(key) == "knob":
             knob, _, layer = key.partition(".")
-            unroll.append((layer == "", registry["spx-unroll"](**{KNOBS[knob]: value, "layer": layer or None})))
+            unroll.append((layer != "", registry["spx-unroll"](**{KNOBS[knob]: value, "layer": layer or None})))
     unroll = [p for _, p in sorted(unroll, key=lambda item: item[0])]
     tune = {key.split(".", 1)[1]: v for key, v in values.items() if axis_kind(key) == "tune"}
     extra = [registry["spx-tune"](**tune)] if tune else []
@@ -549,24 +549,23 @@ def execute(client, tasks: list[dict], out, progress: Progress, retries: int, ti
                     finish(task, failure(message))
             now = time.time()
             with lock:
-                running = {k: dict(v) for k, v in started.items()}
+                events = {k: dict(v) for k, v in started.items()}
+            # a start event counts only while its worker still holds the point: after a worker died, the
+            # retry's own event (sent once the new process is ready) replaces the stale one
+            where = {k: addr for addr, ks in client.processing().items() for k in ks}
             keys = {f.key: f for f in pending}
+            running = {k: e for k, e in events.items() if k in keys and where.get(k) == e["address"]}
             for key, msg in running.items():
-                if timeout and key in keys and now - msg["time"] > timeout:
+                if timeout and now - msg["time"] > timeout:
                     keys[key].cancel()
                     pending.discard(keys[key])
-                    try:
+                    try:  # the point's thread cannot be stopped: its worker process is replaced
                         client.restart_workers([msg["address"]], raise_for_error=False)
                     except Exception:  # noqa: BLE001  a worker without a nanny cannot be restarted
                         pass
                     finish(by_key[key], failure(f"timeout: the point ran longer than {timeout:g} s; "
                                                 "its worker was restarted"))
-            latest = {}  # a worker runs one point at a time: its latest start event
-            for key, msg in running.items():
-                if msg["time"] >= latest.get(msg["address"], {}).get("time", 0):
-                    latest[msg["address"]] = {**msg, "key": key}
-            pending_keys = {f.key for f in pending}
-            progress.running = sum(1 for msg in latest.values() if msg["key"] in pending_keys)
+            progress.running = sum(1 for k in running if keys[k] in pending)
             progress.draw()
     finally:
         for f in pending:

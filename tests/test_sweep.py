@@ -95,7 +95,7 @@ def test_killed_crashing_and_hanging_points_are_recorded_and_the_rest_completes(
     faults.mkdir()
     monkeypatch.setenv("SPX_SWEEP_FAULTS", str(faults))  # inherited by the worker processes
     spec = {"dataset": "mnist", "model": "tests.sweep_faults:faulty_model", "axes": {"n_max": [4, 6, 8, 10, 12]},
-            "steps": {"train_epochs": 0, "test_events": 32, "csim_check": False, "timeout": 40}}
+            "steps": {"train_epochs": 0, "test_events": 32, "csim_check": False, "timeout": 90}}
     result = {}
     runner = threading.Thread(target=lambda: result.update(rows=spx.sweep(spec, tmp_path / "s", workers=2, retries=1,
                                                                           progress=False)))
@@ -114,7 +114,7 @@ def test_killed_crashing_and_hanging_points_are_recorded_and_the_rest_completes(
     record6 = json.loads((tmp_path / "s" / "points" / f"{rows[6]['id']}.json").read_text())
     assert record6["worker"]["pid"] != pid and record6["estimate"]["latency"] > 0
     assert rows[8]["status"] == "failed" and rows[8]["error"].startswith("worker: the worker process died 2 times")
-    assert rows[10]["status"] == "failed" and rows[10]["error"].startswith("timeout: the point ran longer than 40 s")
+    assert rows[10]["status"] == "failed" and rows[10]["error"].startswith("timeout: the point ran longer than 90 s")
     assert rows[12]["status"] == "failed" and rows[12]["error"] == "build: RuntimeError: the builder failed"
     assert len(list((tmp_path / "s" / "points").glob("*.json"))) == 5
     err = capfd.readouterr().err  # dask's logs of the dead workers and the workers' own output stay quiet
@@ -219,3 +219,16 @@ def test_unknown_builder_module_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"{path}: error: model: cannot load model 'no_such_module:build': No module named")
     assert len(err.splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_schedule_axes_reach_the_compiled_ops_and_a_layer_setting_wins():
+    import frontends.keras as fk
+    from spx_ir import dialect as sd
+
+    pipeline = sweep_module().compile_pipeline({"n_max": 8, "reuse_factor": 2, "reuse_factor.dense1": 4,
+                                                "pixel_parallel.conv1": 2})
+    cm = spx.compile(fk.mnist_model(n_max=8, bits=8), pipeline=pipeline)
+    ops = {op.attributes["layer"].data: op for op in cm.module.walk() if "layer" in op.attributes}
+    dense = {name: op.reuse_factor.value.data for name, op in ops.items() if isinstance(op, sd.DenseOp)}
+    assert dense == {"dense1": 4, "dense2": 2}
+    assert ops["conv1"].pixel_parallel.value.data == 2 and ops["conv2"].pixel_parallel.value.data == 8
