@@ -70,7 +70,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="spx-sweep-bench-") as tmp:
         results = [run(spec, w, Path(tmp)) for w in (1, 2)]
     one, two = results
-    print(f"16-point sweep (MNIST, N = 4..32 x bits 8/16, {args.epochs} epoch, train events: "
+    print(f"16-point sweep (MNIST, N = 4..32 x bits 8/16, {args.epochs} training epoch(s), train events: "
           f"{args.train_events or 'all'}, test events: {args.test_events or 'all'}; steps: train, compile, "
           f"{'' if args.no_csim else 'csim check, '}estimate) on a LocalCluster, {os.cpu_count()} cores, load average before: {os.getloadavg()[0]:.1f}")
     print(f"TensorFlow import per process: {tf_import:.1f} s (paid once per worker, before its first point)\n")
