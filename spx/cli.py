@@ -277,6 +277,12 @@ def _demo(args) -> int:
     return demo_main(args)
 
 
+def _sweep(args) -> int:
+    from spx.sweep import main as sweep_main
+
+    return sweep_main(args)
+
+
 def spx(argv: list[str] | None = None) -> int:
     """The `spx` command: compile, predict, report, demo (and `opt`, same as spx-opt)."""
     _quiet_libraries()
@@ -309,12 +315,22 @@ def _spx(argv) -> int:
     d.add_argument("--dataset", default="mnist", choices=("mnist", "lartpc", "jets"))
     d.add_argument("--out", default="out/demo", help="output directory for projects, tables and plots")
     d.add_argument("--quick", action="store_true", help="fewer models and epochs (for tests)")
+    w = sub.add_parser("sweep", help="design-space sweep on Dask (train, compile, verify, estimate, synth per point)")
+    w.add_argument("sweep", help="sweep file (.yml/.yaml/.json)")
+    w.add_argument("-o", "--output", required=True, help="sweep directory (points/, results.csv/.md, plots)")
+    w.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://HOST:8786 "
+                                       "(default: an embedded LocalCluster, one worker per core)")
+    w.add_argument("--workers", type=int, help="worker processes of the embedded cluster (default: one per core)")
+    w.add_argument("--retries", type=int, default=2, help="retries of a point whose worker died (default 2)")
+    w.add_argument("--retry-failed", action="store_true", help="recompute points recorded as failed")
+    w.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to reach --scheduler (default 10)")
     args, rest = ap.parse_known_args(argv)
     if args.command == "opt":
         return _spx_opt(rest)
     if rest:
         return _fail(f"spx {args.command}: error: unrecognized arguments: {' '.join(rest)}")
-    handlers = {"compile": _compile, "predict": _predict, "report": _report, "demo": _demo, "synth": _synth}
+    handlers = {"compile": _compile, "predict": _predict, "report": _report, "demo": _demo, "synth": _synth,
+                "sweep": _sweep}
     return handlers[args.command](args)
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from passes.cost_model import CLOCK_NS
+
 SIZES = {"t": 8, "s": 12, "m": 16, "l": 20}
 DATASETS = {
     # dataset: (model builder name, classes, input threshold for the sparse models)
@@ -68,13 +70,16 @@ class Row:
     per_layer: dict = field(default_factory=dict)
 
 
-def train(model, x, y, classes, epochs, lr=3e-3):
-    """Adam, batch 64, XLA-compiled steps; Keras prints one progress line per epoch."""
+def train(model, x, y, classes, epochs, lr=3e-3, verbose=2, batch_size=64):
+    """Adam, XLA-compiled steps; Keras prints one progress line per epoch (verbose=2).
+
+    Binary cross-entropy for a single sigmoid output, sparse categorical cross-entropy otherwise."""
     import tf_keras as keras
 
-    loss = "binary_crossentropy" if classes == 2 else "sparse_categorical_crossentropy"
+    binary = classes == 2 and int(model.output_shape[-1]) == 1
+    loss = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
     model.compile(keras.optimizers.Adam(lr), loss, metrics=["accuracy"], jit_compile=True)
-    model.fit(x, y, epochs=epochs, batch_size=64, verbose=2)
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=verbose)
     return model
 
 
@@ -88,23 +93,34 @@ def evaluate(y_pred, labels, classes) -> tuple[float, float]:
 def compile_and_check(model, x_test, labels, classes, out_dir: Path, row: Row) -> Row:
     """spx-compile a Keras model, write its projects, C-simulate, count mismatches, estimate cost."""
     import spx
-    from passes.cost_model import estimate
 
     cm = spx.compile(model)
     cm.write(out_dir, force=True)
-    ref = cm.predict_raw(x_test)
     t = time.perf_counter()
-    csim = cm.predict_raw(x_test, backend="csim")
+    row.mismatches = str(csim_mismatches(cm, x_test))
     log(f"    C simulation of {len(x_test)} events: {time.perf_counter() - t:.1f} s")
-    row.mismatches = str(int(np.any(np.asarray(ref) != np.asarray(csim), axis=tuple(range(1, np.ndim(ref)))).sum()))
     row.accuracy, row.auc = evaluate(cm.predict(x_test), labels, classes)
-    per_op, total = estimate(cm.module)
-    clock_ns = 5.0
-    row.latency, row.latency_us = str(total.latency), f"{total.latency * clock_ns / 1000:.3f}"
+    total, per_layer = estimated_cost(cm)
+    row.latency, row.latency_us = str(total.latency), f"{total.latency * CLOCK_NS / 1000:.3f}"
     row.ii, row.dsp, row.lut, row.ff = str(total.ii), str(total.dsp), str(total.lut), str(total.ff)
-    names = {op: op.attributes["layer"].data for op in per_op if "layer" in op.attributes}
-    row.per_layer = {names.get(op, op.name): (c.latency, c.lut) for op, c in per_op.items()}
+    row.per_layer = {name: (c.latency, c.lut) for name, c in per_layer.items()}
     return row
+
+
+def csim_mismatches(cm, x) -> int:
+    """Events whose C-simulation output differs (in any raw bit) from the NumPy reference's."""
+    ref = np.asarray(cm.predict_raw(x))
+    csim = np.asarray(cm.predict_raw(x, backend="csim"))
+    return int(np.any(ref != csim, axis=tuple(range(1, ref.ndim))).sum())
+
+
+def estimated_cost(cm, clock_ns: float = CLOCK_NS):
+    """(model total, {layer: cost}) from the spx cost model (source=estimate)."""
+    from passes.cost_model import estimate
+
+    per_op, total = estimate(cm.module, clock_ns)
+    names = {op: op.attributes["layer"].data for op in per_op if "layer" in op.attributes}
+    return total, {names.get(op, op.name): c for op, c in per_op.items()}
 
 
 def table(rows: list[Row]) -> str:
