@@ -160,9 +160,9 @@ class Model:
             if not isinstance(op, (spx.ConstOp, func.ReturnOp)):
                 for value in op.operands:
                     self._op_uses[value] = self._op_uses.get(value, 0) + 1
-        self.outputs = [self._output(m, v, len(ret.operands)) for m, v in enumerate(ret.operands)]
         self.returned = list(ret.operands)
-        self.output_specs = [_io_spec(v, "output") for v in self.returned]
+        self.output_specs = [_io_spec(v, "output") for v in self.returned]  # refuse before building
+        self.outputs = [self._output(m, v, len(ret.operands)) for m, v in enumerate(ret.operands)]
 
         self._pending: list[str] = []
         self._produce(arg, "x", "input_t")
