@@ -323,15 +323,14 @@ def test_concurrent_compiles_and_predicts(tmp_path):
     assert safe_identifier(py.stem) == py.stem
 
 
-# ------------------------------------------------------------------------------- owned elsewhere
+# ------------------------------------------------------------------------------- verifier limits
 
 
-@pytest.mark.xfail(reason="owned by issue 14 branch", strict=False)
 @pytest.mark.parametrize("old,new", [
     ("kind = \"sigmoid\"", "kind = \"sigmoid\", table_size = 1000 : i64"),  # finding 6: table_size
 ])
-def test_fuzz_cases_owned_by_the_exact_branch(capsys, old, new):
-    """The IR mutations above leave fixed-point widths, table sizes and thresholds alone: these
-    cases (issue 13 findings 4 and 6) belong to branch `exact`. Kept here so they are run once merged."""
+def test_fuzz_verifier_limits(capsys, old, new):
+    """The IR mutations above leave fixed-point widths, table sizes and thresholds alone; the limits
+    of issue 13 finding 6 are exercised here (and in tests/test_exact.py)."""
     text = next(seed_ir(k) for k in range(3) if old in seed_ir(k))
     check_ir(capsys, text.replace(old, new), with_csim=False)
