@@ -22,7 +22,7 @@ from codegen.rtl.xlsir import Bits, Package
 from spx_ir import dialect as spx
 from spx_ir.accum import op_accum_type
 from spx_ir.builder import model_function
-from spx_ir.fixed import FixedPointError, FixedType, quantize
+from spx_ir.fixed import FixedPointError, FixedType, threshold_raw
 from spx_ir.graph import layer_names, topological_ops
 from spx_ir.text import SpxError
 
@@ -144,7 +144,7 @@ def _lower(module) -> Lowered:
 def _lower_op(fn, op, p, consts) -> list[Bits]:
     if isinstance(op, spx.InputReduceOp):
         in_t = _elem(op.image)
-        thr = int(quantize(np.array([op.threshold.value.data]), in_t)[0])
+        thr = threshold_raw(op.threshold.value.data, in_t)  # the one rule (spx_ir.fixed)
         return list(ops.input_reduce(fn, p[op.image], tuple(op.image.type.get_shape()), in_t, thr,
                                      op.n_max.value.data, _elem(op.feat), _hash_bits(op.hash)))
     if isinstance(op, spx.SparseConv2DOp):

@@ -29,7 +29,8 @@ from codegen.rtl import arith
 from codegen.rtl.arith import Int, const, from_raw
 from codegen.rtl.xlsir import Bits, Fn
 from spx_ir.fixed import FixedType, accumulator_type, product_type, sum_type
-from spx_ir.tables import (SIGMOID_RANGE, TANH_RANGE, sigmoid_table, softmax_tables, tanh_table)
+from spx_ir.tables import (DEFAULT_SIZE, SIGMOID_RANGE, TANH_RANGE, center_raw, sigmoid_fn, sigmoid_table,
+                           softmax_tables, tanh_table)
 
 
 def _holds(outer: FixedType, inner: FixedType) -> bool:
@@ -210,10 +211,13 @@ def elementwise(fn: Fn, x: Bits, in_t: FixedType, kind: str, out_t: FixedType, t
         return arith.convert(fn, arith.maximum(fn, v, const(fn, 0)), in_t, out_t)
     if kind == "linear":
         return arith.convert(fn, v, in_t, out_t)
-    size = table_size or 1024
+    size = table_size or DEFAULT_SIZE
     table = (sigmoid_table if kind == "sigmoid" else tanh_table)(in_t, out_t, size)
     half = SIGMOID_RANGE if kind == "sigmoid" else TANH_RANGE
-    return fn.rom(table, out_t.width, _range_index(fn, v, in_t, half, size))
+    looked_up = fn.rom(table, out_t.width, _range_index(fn, v, in_t, half, size))
+    centre = center_raw(sigmoid_fn if kind == "sigmoid" else np.tanh, out_t)  # spx_ir.tables.range_lookup
+    return fn.mux(arith.compare(fn, "eq", v, const(fn, 0)), fn.lit(centre % (1 << out_t.width), out_t.width),
+                  looked_up)
 
 
 def sparse_activation(fn: Fn, feat: Bits, hash_: Bits, n: int, c_n: int, hb: int, in_t, kind, out_t,
@@ -347,10 +351,10 @@ def dense(fn: Fn, x: Bits, in_t, w: np.ndarray, w_t, b: np.ndarray, b_t, acc_t, 
     return fn.pack(outs)
 
 
-def softmax(fn: Fn, xs: list[Bits], in_t: FixedType, out_t: FixedType) -> list[Bits]:
-    """spx_ir.tables softmax over one vector (steps 1-5 of its docstring)."""
+def softmax(fn: Fn, xs: list[Bits], in_t: FixedType, out_t: FixedType, table_size=None) -> list[Bits]:
+    """spx_ir.tables softmax over one vector (steps 1-6 of its docstring)."""
     k_in = len(xs)
-    t = softmax_tables(in_t, k_in)
+    t = softmax_tables(in_t, k_in, table_size=table_size)
     v = [from_raw(fn, x, in_t) for x in xs]
     m = v[0]
     for u in v[1:]:
@@ -392,7 +396,26 @@ def softmax(fn: Fn, xs: list[Bits], in_t: FixedType, out_t: FixedType) -> list[B
         scaled = [arith.shl(fn, prod, t.kmax - kv) for kv in range(t.kmax + 1)]
         p = _select_const(fn, k_bits, scaled) if len(scaled) > 1 else scaled[0]
         outs.append(arith.convert(fn, p, p_t, out_t))
-    return outs
+    return _softmax_decide(fn, outs, [arith.compare(fn, "eq", u, m) for u in v], out_t)
+
+
+def _softmax_decide(fn: Fn, outs: list[Bits], is_max: list[Bits], out_t: FixedType) -> list[Bits]:
+    """spx_ir.tables.softmax_decide: an output whose logit is below the maximum is lowered to one step
+    under the top output where it would tie or exceed it (so argmax follows the logits)."""
+    ys = [from_raw(fn, y, out_t) for y in outs]
+    floor = const(fn, out_t.min_raw)
+    top = arith.select(fn, is_max[0], ys[0], floor)
+    for y, mx in zip(ys[1:], is_max[1:]):
+        top = arith.maximum(fn, top, arith.select(fn, mx, y, floor))
+    lowered = arith.sub(fn, top, const(fn, 1))
+    above_floor = arith.compare(fn, "sgt", top, floor)
+    result = []
+    for y, mx in zip(ys, is_max):
+        lower = fn.binary("and", fn.binary("and", fn.unary("not", mx), arith.compare(fn, "sge", y, top)),
+                          above_floor)
+        new = arith.select(fn, lower, lowered, y)
+        result.append(fn.slice(arith.widen(fn, new, max(new.width, out_t.width)), 0, out_t.width))
+    return result
 
 
 def activation(fn: Fn, x: Bits, shape, in_t, kind, out_t, table_size) -> Bits:
@@ -402,5 +425,5 @@ def activation(fn: Fn, x: Bits, shape, in_t, kind, out_t, table_size) -> Bits:
     last = shape[-1]
     outs = []
     for r in range(0, len(xs), last):
-        outs += softmax(fn, xs[r:r + last], in_t, out_t)
+        outs += softmax(fn, xs[r:r + last], in_t, out_t, table_size)
     return fn.pack(outs)
