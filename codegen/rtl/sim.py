@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from codegen import cache
+from codegen.events import batch
 from codegen.rtl import ports
 from spx_ir.fixed import FixedType, quantize, to_float
 from spx_ir.text import SpxError
@@ -110,15 +111,7 @@ class RtlSim:
         self.last_stats: dict = {}
 
     def _raw_input(self, x) -> np.ndarray:
-        x = np.asarray(x)
-        shape = self.INPUT_SHAPE
-        if x.dtype.kind not in "biuf":
-            raise ValueError(f"predict: input dtype {x.dtype} is not numeric")
-        if x.shape == shape:
-            x = x[None]
-        if x.ndim != len(shape) + 1 or x.shape[1:] != shape:
-            dims = ", ".join(map(str, shape))
-            raise ValueError(f"predict: expected input shape (B, {dims}) or {shape}, got {x.shape}")
+        x = batch(x, self.INPUT_SHAPE)
         flat = x.reshape(len(x), -1).astype(np.float64)
         bad = ~np.isfinite(flat)
         if bad.any():

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from codegen import cache
+from codegen.events import batch
 from codegen.vitis import toolchain
 from codegen.vitis.emit import Model, _fill, output_code, project_files
 from codegen.writer import OutputDir
@@ -90,18 +91,6 @@ class CSim:
 
     # ------------------------------------------------------------------------------ running
 
-    def _check(self, x) -> np.ndarray:
-        x = np.asarray(x)
-        shape = self.INPUT_SHAPE
-        if x.dtype.kind not in "biuf":
-            raise ValueError(f"predict: input dtype {x.dtype} is not numeric")
-        if x.shape == shape:
-            x = x[None]
-        if x.ndim != len(shape) + 1 or x.shape[1:] != shape:
-            dims = ", ".join(map(str, shape))
-            raise ValueError(f"predict: expected input shape (B, {dims}) or {shape}, got {x.shape}")
-        return x
-
     def _raw_chunk(self, x: np.ndarray, start: int, stop: int) -> np.ndarray:
         """Raw int64 inputs of events start..stop (quantized like the NumPy target; NaN/Inf refused)."""
         flat = x[start:stop].reshape(stop - start, -1)
@@ -115,7 +104,7 @@ class CSim:
         return raw
 
     def _run(self, x, with_trace: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        x = self._check(x)
+        x = batch(x, self.INPUT_SHAPE)
         n = len(x)
         _, n_out, n_trace = self._sizes
         out = np.zeros((n, n_out), dtype=np.int64)
