@@ -16,12 +16,11 @@ naming its Keras layer, so traces line up with Keras layer outputs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 
 from frontends.config import LayerConfig, ModelConfig, apply_schedule
+from frontends.values import Mask, Sparse
 from spx_ir.accum import conv_terms, exact_sum_type
 from spx_ir.builder import ModelBuilder
 from spx_ir.fixed import FixedPointError, FixedType, quantize
@@ -32,21 +31,6 @@ SUPPORTED = (
     "SparseActivation", "AveragePooling2DSparse", "MaxPooling2DSparse", "Flatten", "Dense", "QDense",
 )
 TABLE_ACTIVATIONS = ("sigmoid", "tanh", "softmax")
-
-
-@dataclass
-class Sparse:
-    feat: object
-    hash: object
-    height: int
-    width: int
-
-
-@dataclass
-class Mask:
-    hash: object
-    height: int
-    width: int
 
 
 def quantizer_type(q, where: str) -> tuple[FixedType, bool]:

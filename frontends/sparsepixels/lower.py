@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp, StringAttr
@@ -36,6 +35,7 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from frontends.config import ConfigError, ModelConfig, apply_schedule
 from frontends.sparsepixels.archive import SUPPORTED, Archive, Layer
 from frontends.sparsepixels.hgq import Quantizer, read_quantizer, to_raw
+from frontends.values import Mask, Sparse
 from spx_ir import dialect as spx
 from spx_ir.accum import conv_terms, exact_sum_type
 from spx_ir.builder import ModelBuilder
@@ -45,21 +45,6 @@ from spx_ir.text import SpxError
 SUPPORTED_LAYERS = ("InputLayer", "InputReduce", "QConv2DSparse", "AveragePooling2DSparse", "MaxPooling2DSparse",
                     "Flatten", "QDense", "ReLU", "Activation", "Dropout")
 DENSE_ACTIVATIONS = ("relu", "linear", "sigmoid", "softmax")
-
-
-@dataclass
-class Sparse:
-    feat: object
-    hash: object
-    height: int
-    width: int
-
-
-@dataclass
-class Mask:
-    hash: object
-    height: int
-    width: int
 
 
 def _activation(value, where: str, allowed=DENSE_ACTIVATIONS) -> str:
