@@ -10,6 +10,7 @@ reuse factor) are optional too: absent means fully parallel, reuse factor 1.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
@@ -316,25 +317,26 @@ class ConstOp(IRDLOperation):
         t = self.result.type.element_type.spec
         if t.width > INT64_WIDTH:
             raise VerifyException(f"{self.name}: constants are stored as 64-bit raw integers; {t} is wider than {INT64_WIDTH} bits")
-        bad = [v for v in self.value.get_values() if not t.min_raw <= v <= t.max_raw]
-        if bad:
+        if len(self.value) > MAX_CONST_VALUES:
+            raise VerifyException(f"{self.name}: {len(self.value)} values, more than the limit of {MAX_CONST_VALUES}")
+        raw = _values(self.value)
+        bad = raw[(raw < t.min_raw) | (raw > t.max_raw)]
+        if bad.size:
             raise VerifyException(f"{self.name}: raw value {bad[0]} is out of range [{t.min_raw}, {t.max_raw}] of {t}")
 
     def raw(self):
         """The payload as a numpy int64 array of the result's shape."""
-        import numpy as np
-
-        return np.array(self.value.get_values(), dtype=np.int64).reshape(self.result.type.get_shape())
+        return _values(self.value).reshape(self.result.type.get_shape()).copy()
 
     def print(self, printer: Printer) -> None:
-        printer.print_string(" [" + ", ".join(str(v) for v in self.value.get_values()) + "]")
+        printer.print_string(" [" + ", ".join(map(str, _values(self.value).tolist())) + "]")
         printer.print_op_attributes(self.attributes)
         printer.print_string(" : ")
         printer.print_attribute(self.result.type)
 
     @classmethod
     def parse(cls, parser) -> ConstOp:
-        values = parser.parse_comma_separated_list(parser.Delimiter.SQUARE, parser.parse_integer)
+        values = _parse_values(parser)
         attrs = parser.parse_optional_attr_dict()
         parser.parse_punctuation(":")
         result_type = parser.parse_type()
@@ -345,6 +347,74 @@ class ConstOp(IRDLOperation):
             parser.raise_error(f"spx.const: {len(values)} values given for a tensor of shape {list(shape)} ({math.prod(shape)} values)")
         op = cls.create(properties={"value": _payload(shape, values)}, result_types=[result_type], attributes=attrs)
         return op
+
+
+MAX_CONST_VALUES = 1 << 26  # 64 Mi weights (512 MB as int64): far beyond any FPGA's on-chip memory
+_FAST_LIST = 1 << 12  # value lists at least this long (characters) are read by numpy
+_LIST_CHARS = b"0123456789,- \t\r\n"
+
+
+def _parse_values(parser):
+    """The `[i, j, ...]` of spx.const. xDSL reads such a list token by token (~10 us a value: 150 s for a
+    50 MB file), so a long list of plain decimal integers is read by numpy straight from the text and
+    the parser resumes after its `]`. Short lists, and any list holding something else (comments, hex,
+    `true`), take xDSL's own path; a long list that is not plain decimal integers is an error at the first
+    offending character. Limits: MAX_CONST_VALUES values, integers within int64."""
+    import warnings
+
+    import numpy as np
+
+    token = parser._current_token
+    text: str = parser.lexer.input.content
+    start = token.span.start
+    if token.text != "[" or text.find("]", start, start + _FAST_LIST) >= 0 or len(text) - start < _FAST_LIST:
+        return parser.parse_comma_separated_list(parser.Delimiter.SQUARE, parser.parse_integer)
+
+    def fail(msg: str, at: int):
+        parser.raise_error(f"spx.const: {msg}", at, at + 1)
+
+    end = text.find("]", start)
+    if end < 0:
+        fail("the value list has no closing ']'", start)
+
+    body = text[start + 1 : end]
+    raw = body.encode() if body.isascii() else b"?"
+    if raw.translate(None, _LIST_CHARS):
+        fail("a long value list must hold plain decimal integers (no comments)",
+             start + 1 + re.search(r"[^0-9,\- \t\r\n]", body).start())
+    count = raw.count(b",") + 1
+    if count > MAX_CONST_VALUES:
+        fail(f"{count} values, more than the limit of {MAX_CONST_VALUES}", start)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy only warns when it stops early at malformed text
+        try:
+            values = np.fromstring(raw, dtype=np.int64, sep=",")
+        except (ValueError, DeprecationWarning):
+            values = None
+    if values is None or len(values) != count or not _plain_items(raw.translate(None, b" \t\r\n")):
+        fail("malformed value list (expected decimal integers separated by commas)",
+             start + 1 + re.match(r"(?:\s*+-?\s*+\d++\s*+,)*+", body).end())
+    if values.max() == np.iinfo(np.int64).max or values.min() == np.iinfo(np.int64).min:
+        fail("a value is beyond the 64-bit integer range", start)
+    parser._resume_from(end + 1)
+    return values
+
+
+def _plain_items(compact: bytes) -> bool:
+    """Whether `compact` (digits, ',' and '-' only) is `-?digits(,-?digits)*`, by byte searches: numpy's
+    reader, which has already rejected digits split by blanks, reads an empty item as 0."""
+    return ((compact[:1].isdigit() or compact[:1] == b"-") and compact[-1:].isdigit() and b",," not in compact
+            and b"-," not in compact and compact.count(b"-") == compact.count(b",-") + compact.startswith(b"-"))
+
+
+def _values(attr: DenseIntOrFPElementsAttr):
+    """A dense integer payload as a flat numpy int64 array (an i64 payload: a read-only view of its bytes)."""
+    import numpy as np
+
+    t = attr.get_element_type()
+    if isinstance(t, IntegerType) and t.width.data == 64:
+        return np.frombuffer(attr.data.data, dtype="<i8").astype(np.int64, copy=False)
+    return np.array(attr.get_values(), dtype=np.int64)
 
 
 def _payload(shape: Sequence[int], values) -> DenseIntOrFPElementsAttr:
