@@ -9,6 +9,7 @@ register more with `register_target(obj)` or an entry point in group `spx.target
 from __future__ import annotations
 
 import importlib
+import threading
 from importlib.metadata import entry_points
 
 from spx_ir.text import SpxError
@@ -19,30 +20,34 @@ BUILTIN_TARGETS = {"numpy": "codegen.numpy.target:TARGET", "vitis": "codegen.vit
 
 _targets: dict = {}
 _loaded = False
+_lock = threading.RLock()  # the first call loads the targets; others wait for it (reentrant: a target may register more)
 
 
 def register_target(target) -> object:
     """Makes a target available by its `name`."""
     if not (hasattr(target, "name") and callable(getattr(target, "emit", None))):
         raise TypeError(f"a target needs a `name` and an `emit(module, out_dir)` method, got {target!r}")
-    _targets[target.name] = target
+    with _lock:
+        _targets[target.name] = target
     return target
 
 
 def available_targets() -> dict:
+    """Every target by name (built-in, entry points, registered); thread-safe."""
     global _loaded
-    if not _loaded:
-        _loaded = True
-        for spec in BUILTIN_TARGETS.values():
-            module, attr = spec.split(":")
-            try:
-                register_target(getattr(importlib.import_module(module), attr))
-            except ModuleNotFoundError as err:
-                if err.name != module:
-                    raise
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            register_target(ep.load())
-    return dict(sorted(_targets.items()))
+    with _lock:
+        if not _loaded:
+            for spec in BUILTIN_TARGETS.values():
+                module, attr = spec.split(":")
+                try:
+                    register_target(getattr(importlib.import_module(module), attr))
+                except ModuleNotFoundError as err:
+                    if err.name != module:
+                        raise
+            for ep in entry_points(group=ENTRY_POINT_GROUP):
+                register_target(ep.load())
+            _loaded = True
+        return dict(sorted(_targets.items()))
 
 
 def get_target(name: str):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import re
+import threading
 from importlib.metadata import entry_points
 
 from xdsl.passes import ModulePass, PassPipeline, get_pass_option_infos
@@ -34,6 +35,7 @@ BUILTIN_PASS_MODULES = ("passes.canonicalize", "passes.fixed_point", "passes.unr
 
 _registry: dict[str, type[ModulePass]] = {}
 _loaded = False
+_lock = threading.RLock()  # the first call loads the passes; others wait for it (reentrant: imports register)
 
 
 def register_pass(cls: type[ModulePass]) -> type[ModulePass]:
@@ -42,23 +44,25 @@ def register_pass(cls: type[ModulePass]) -> type[ModulePass]:
         raise TypeError(f"register_pass expects a ModulePass subclass, got {cls!r}")
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"pass {cls.__name__} must be a @dataclass(frozen=True)")
-    existing = _registry.get(cls.name)
-    if existing is not None and existing is not cls and existing.__qualname__ != cls.__qualname__:
-        raise ValueError(f"pass name '{cls.name}' is already registered by {existing.__module__}.{existing.__qualname__}")
-    _registry[cls.name] = cls
+    with _lock:
+        existing = _registry.get(cls.name)
+        if existing is not None and existing is not cls and existing.__qualname__ != cls.__qualname__:
+            raise ValueError(f"pass name '{cls.name}' is already registered by {existing.__module__}.{existing.__qualname__}")
+        _registry[cls.name] = cls
     return cls
 
 
 def available_passes() -> dict[str, type[ModulePass]]:
     """All registered passes: built-in ones, entry points of group `spx.passes`, and decorated ones."""
     global _loaded
-    if not _loaded:
-        _loaded = True
-        for module in BUILTIN_PASS_MODULES:
-            importlib.import_module(module)
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            register_pass(ep.load())
-    return dict(sorted(_registry.items()))
+    with _lock:
+        if not _loaded:
+            for module in BUILTIN_PASS_MODULES:
+                importlib.import_module(module)
+            for ep in entry_points(group=ENTRY_POINT_GROUP):
+                register_pass(ep.load())
+            _loaded = True
+        return dict(sorted(_registry.items()))
 
 
 def describe_pass(cls: type[ModulePass]) -> str:

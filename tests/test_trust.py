@@ -419,3 +419,42 @@ def test_layer_names_that_are_not_utf8_text(sandbox, capsys):
     assert cli(capsys, "compile", sandbox / "work" / "m.mlir", "-o", sandbox / "work" / "p")[0] == 0
     trace = spx_api.open_project(sandbox / "work" / "p").trace(inputs(tiny_model()))
     assert "\\xff\\xc3" in trace
+
+
+# ---------------------------------------------------------------- registries under threads (issue 14 notes)
+
+
+@pytest.mark.parametrize("registry,loader", [("codegen.registry", "available_targets"),
+                                             ("passes.registry", "available_passes")])
+def test_the_first_registry_lookup_is_thread_safe(monkeypatch, registry, loader):
+    """Threads that ask while the first caller is still importing the built-ins get the full registry."""
+    import importlib
+    import threading
+    import time
+
+    mod = importlib.import_module(registry)
+    everything = getattr(mod, loader)()
+    table = "_targets" if registry == "codegen.registry" else "_registry"
+    monkeypatch.setattr(mod, table, {})
+    monkeypatch.setattr(mod, "_loaded", False)
+
+    class SlowImport:  # the window in which a second caller used to see an empty registry
+        @staticmethod
+        def import_module(name):
+            time.sleep(0.05)
+            module = importlib.import_module(name)
+            for obj in vars(module).values():  # pass modules register on first import only: redo it
+                if registry == "passes.registry" and isinstance(obj, type) and obj in everything.values():
+                    mod.register_pass(obj)
+            return module
+
+    monkeypatch.setattr(mod, "importlib", SlowImport)
+    start = threading.Barrier(6)
+
+    def ask(_):
+        start.wait()
+        return sorted(getattr(mod, loader)())
+
+    with ThreadPoolExecutor(6) as pool:
+        seen = list(pool.map(ask, range(6)))
+    assert all(s == sorted(everything) for s in seen), seen
