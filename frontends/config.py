@@ -14,6 +14,7 @@ Schedule keys become the schedule attributes of the layer's ops (`apply_schedule
   PixelParallelFactor -> pixel_parallel       FiltParallelFactor -> filter_parallel (sparse_conv2d)
   ChanParallelFactor  -> channel_parallel     ParallelFactor     -> pixel_parallel (sparse ops)
   Variant: tree | stream (input_reduce)       -> pixel_parallel = n_max | 1
+  TableSize T (sigmoid, tanh, softmax)        -> table_size = T (a power of two in [2, 65536])
   ReuseFactor R: dense reuse_factor = R; on ops without a reuse attribute, the op's main parallel
   factor becomes trip / R (sparse_conv2d: filter_parallel = Co / R; other sparse ops:
   pixel_parallel = N / R), rounded down to a divisor of the trip count.
@@ -34,9 +35,9 @@ IGNORED_TOP_KEYS = ("KerasModel", "KerasJson", "KerasH5", "OutputDir", "ProjectN
 PRECISION_KEYS = ("result", "accum", "weight", "bias", "default")
 IGNORED_PRECISION_KEYS = ("maximum", "table", "exp_table", "inv_table", "scale", "pool", "kernel")
 SCHEDULE_KEYS = ("PixelParallelFactor", "FiltParallelFactor", "ChanParallelFactor", "ParallelFactor", "Variant")
-LAYER_KEYS = ("Precision", "ReuseFactor") + SCHEDULE_KEYS
+LAYER_KEYS = ("Precision", "ReuseFactor", "TableSize") + SCHEDULE_KEYS
 IGNORED_LAYER_KEYS = ("Trace", "Strategy", "ConvImplementation", "ParallelizationFactor", "Implementation",
-                      "TableSize", "BramFactor", "accum_t")
+                      "BramFactor", "accum_t")
 MODEL_KEYS = ("Precision", "ReuseFactor")
 IGNORED_MODEL_KEYS = ("Strategy", "BramFactor", "TraceOutput", "PipelineStyle", "PipelineInterval",
                       "ChannelsLastConversion", "TransposeOutputs")
@@ -158,6 +159,17 @@ class LayerConfig:
             raise ConfigError(f"{self.where}: {key} must be a positive integer, got {value!r}")
         return value
 
+    def table_size(self) -> int | None:
+        from spx_ir.tables import check_table
+
+        value = self.int_setting("TableSize", None)
+        if value is not None:
+            try:
+                check_table(value)
+            except ValueError as err:
+                raise ConfigError(f"{self.where}: TableSize {str(err).removeprefix('tables: table_size ')}") from None
+        return value
+
     def variant(self) -> str | None:
         value = self._lookup("Variant")
         if value is not None and value not in VARIANTS:
@@ -211,6 +223,9 @@ def apply_schedule(op, cfg: LayerConfig) -> None:
         value = cfg.int_setting(key, None)
         if value is not None:
             set_factor(knob, value)
+    size = cfg.table_size()
+    if size is not None and isinstance(op, (spx.ActivationOp, spx.SparseActivationOp)) and op.kind.data in spx.TABLE_KINDS:
+        op.table_size = IntegerAttr(size, i64)
     variant = cfg.variant()
     if variant is not None and isinstance(op, spx.InputReduceOp):
         set_factor("pixel_parallel", VARIANTS[variant] or op.n_max.value.data)

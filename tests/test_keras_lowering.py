@@ -183,3 +183,28 @@ def test_bad_config_is_one_line():
     model = fk.mnist_model(n_max=8)
     with pytest.raises(SpxError, match=r"config for layer 'dense1': .*cannot parse fixed-point type 'fixed16'"):
         from_keras(model, {"LayerName": {"dense1": {"Precision": "fixed16"}}})
+
+
+def test_table_size_config_key_reaches_the_ir_and_changes_the_outputs():
+    """hls4ml's TableSize (by layer name or type) sets table_size of the layer's sigmoid/softmax; values
+    that are not a power of two in [2, 65536] are one-line config errors naming the layer."""
+    model = fk.jet_model(n_max=8, bits=8)
+    randomize(model, seed=3)
+    x = sparse_images(model.input_shape[1:], 200, seed=3, density=0.05)
+
+    def table_sizes(module):
+        return [op.table_size and op.table_size.value.data for op in module.walk() if op.name == "spx.activation"]
+
+    base = from_keras(model)
+    assert table_sizes(base) == [None, None]  # relu3 and the softmax output
+    for cfg in ({"LayerName": {"output": {"TableSize": 16}}}, {"LayerType": {"Activation": {"TableSize": 16}}}):
+        small = from_keras(model, cfg)
+        assert table_sizes(small) == [None, 16]
+        assert print_module(small).count("table_size = 16 : i64") == 1
+    outs = load(small).predict(x), load(base).predict(x)
+    assert not np.array_equal(*outs)  # 16 bins instead of 1024: the key is honoured
+    for value, match in ((1000, "TableSize must be a power of two, got 1000"), (2**17, r"TableSize must be in \[2, 65536\]"),
+                         (0, "TableSize must be a positive integer, got 0")):
+        with pytest.raises(SpxError, match=rf"config for layer 'output': {match}") as err:
+            from_keras(model, {"LayerName": {"output": {"TableSize": value}}})
+        assert "\n" not in str(err.value)
