@@ -70,6 +70,47 @@ def test_same_name_models_predicted_concurrently_get_their_own_outputs(sandbox):
         np.testing.assert_array_equal(np.load(work / f"y{k}.npy"), expected)
 
 
+def _concurrent_predicts(sandbox, rounds: list[str], workers: int, repeats: int) -> None:
+    """Two models with the same function name and shapes, predicted at once by `workers` processes per
+    round (half each) through one SPX_CACHE: every output must be its own model's NumPy reference.
+    A round is `cold` (a fresh cache: the builds race) or `warm` (the previous round's cache: loads race)."""
+    import multiprocessing
+
+    from tests.trust_helpers import csim_worker
+
+    modules = [tiny_model("same", seed=seed, sparse=True) for seed in (1, 2)]
+    texts = [print_module(m) for m in modules]
+    x = inputs(modules[0], n=24)
+    want = [spx_api.CompiledModel(m).predict(x) for m in modules]
+    assert not np.array_equal(*want)  # a swapped library would show
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process that may hold TensorFlow's threads
+    cache_dir = sandbox / "cache-0"
+    for r, kind in enumerate(rounds):
+        if kind == "cold":
+            cache_dir = sandbox / f"cache-{r}"
+        barrier, results = ctx.Barrier(workers), ctx.Queue()
+        procs = [ctx.Process(target=csim_worker, args=(texts[k % 2], x, str(cache_dir), repeats, barrier, results, k))
+                 for k in range(workers)]
+        for p in procs:
+            p.start()
+        got = dict(results.get(timeout=600) for _ in procs)
+        for p in procs:
+            p.join(timeout=60)
+        for k, outs in sorted(got.items()):
+            assert not isinstance(outs, str), f"round {r} ({kind}) worker {k}: {outs}"
+            for y in outs:
+                np.testing.assert_array_equal(y, want[k % 2], err_msg=f"round {r} ({kind}) worker {k}")
+
+
+def test_same_name_models_predicted_by_concurrent_processes_rounds(sandbox):
+    _concurrent_predicts(sandbox, ["cold", "warm"], workers=4, repeats=2)
+
+
+@pytest.mark.slow
+def test_same_name_models_predicted_by_concurrent_processes_many_rounds(sandbox):
+    _concurrent_predicts(sandbox, ["cold", "warm", "cold", "warm", "cold"], workers=8, repeats=3)
+
+
 def test_a_library_of_another_model_is_never_run(sandbox):
     a, b = tiny_model("same", seed=1), tiny_model("same", seed=2)
     lib_a, lib_b = csim.build(a)[1], csim.build(b)[1]

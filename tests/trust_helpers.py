@@ -88,3 +88,18 @@ def run_spx(args, cache: Path, cwd: Path | None = None, timeout: int = 600, modu
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     cmd = [sys.executable, "-m", module, *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+
+
+def csim_worker(ir_text: str, x: np.ndarray, cache: str, repeats: int, barrier, results, key) -> None:
+    """A process of the concurrency test: waits for the others, then loads the model's C simulation
+    afresh `repeats` times (building it when the shared cache lacks it) and reports every output."""
+    os.environ["SPX_CACHE"] = cache
+    from spx.api import CompiledModel
+    from spx_ir.text import parse_module
+
+    module = parse_module(ir_text)
+    try:
+        barrier.wait(timeout=300)
+        results.put((key, [CompiledModel(module).predict(x, backend="csim") for _ in range(repeats)]))
+    except BaseException as err:  # reported, so the test names it instead of waiting
+        results.put((key, f"{type(err).__name__}: {err}"))
