@@ -6,6 +6,7 @@ import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
+import re  # noqa: E402
 from fractions import Fraction  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -283,3 +284,63 @@ def test_verifier_refuses_a_conversion_ap_fixed_cannot_compute():
     y.owner.attributes["layer"] = StringAttr("act")
     with pytest.raises(SpxError, match=r"spx.activation \(layer 'act'\): cannot assign .* aborts ap_fixed C simulation"):
         verify(b.finish([y]))
+
+
+# ------------------------------------------------------------------------------ wide average-pool outputs
+
+
+def pooled_output_model(n_convs: int, pool: int):
+    """A QKeras model whose OUTPUT is an unquantized average pool (flattened) of n_convs unquantized
+    16-bit sparse convolutions: each conv widens the exact type by ~21 bits, the pool by 2*log2(P)."""
+    import tf_keras as keras
+    from qkeras import QActivation
+
+    from frontends.keras.layers import AveragePooling2DSparse, InputReduce, QConv2DSparse
+
+    inp = keras.Input((8, 8, 1), name="input")
+    x, mask = InputReduce(6, 0.0, name="input_reduce")(QActivation("quantized_relu(16,6)", name="input_quant")(inp))
+    for k in range(n_convs):
+        q = "quantized_bits(16,6,alpha=1)"
+        x = QConv2DSparse(2, 3, kernel_quantizer=q, bias_quantizer=q, name=f"conv{k + 1}")([x, mask])
+    x, mask = AveragePooling2DSparse(pool, name="pool")([x, mask])
+    model = keras.Model(inp, keras.layers.Flatten(name="flatten")(x), name=f"pooled_{n_convs}_{pool}")
+    rng = np.random.default_rng(n_convs * 10 + pool)
+    for layer in model.layers:
+        if layer.weights:
+            layer.set_weights([rng.uniform(-4, 4, w.shape) for w in layer.get_weights()])
+    return model
+
+
+@pytest.mark.parametrize("n_convs,pool,out_type", [(2, 2, "fixed<59, 29>"), (1, 3, "fixed<16, 6>")])
+def test_an_unquantized_average_pool_output_is_exact_in_csim(n_convs, pool, out_type):
+    """A wide power-of-two pool (exact type, 59 bits) and a non-power-of-two one (the layer precision)."""
+    import spx
+
+    cm = spx.compile(pooled_output_model(n_convs, pool))
+    assert f"-> tensor<{(8 // pool) ** 2 * 2}x!spx.{out_type}>" in cm.ir
+    rng = np.random.default_rng(pool)
+    x = rng.uniform(0, 3, (100, 8, 8, 1)) * (rng.random((100, 8, 8, 1)) < 0.3)
+    want, got = cm.predict_raw(x), cm.predict_raw(x, backend="csim")  # one output: one array
+    assert want.shape == (100, (8 // pool) ** 2 * 2) and len(np.unique(want)) > 50
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("n_convs,pool,message", [
+    (3, 2, r"the model output type fixed<80,41> is wider than 62 bits"),
+    (2, 4, r"pool: average pooling of fixed<57,29> into fixed<61,29> needs 66-bit integer division")])
+def test_an_average_pool_output_vitis_cannot_hold_is_refused_at_compile_time(tmp_path, capsys, n_convs, pool, message):
+    """One line, exit 1, no project left; the NumPy target alone still compiles it and csim refuses in one line."""
+    from spx.cli import spx as spx_cli
+
+    path = tmp_path / "m.keras"
+    pooled_output_model(n_convs, pool).save(path)
+    assert spx_cli(["compile", str(path), "-o", str(tmp_path / "p")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and re.search(f"error: vitis target: {message}", err), err
+    assert not (tmp_path / "p").exists()
+    assert spx_cli(["compile", str(path), "-o", str(tmp_path / "q"), "--targets", "numpy"]) == 0
+    np.save(tmp_path / "x.npy", np.ones((2, 8, 8, 1)))
+    assert spx_cli(["predict", str(tmp_path / "q"), str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy"),
+                    "--backend", "csim"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and re.search(message, err), err
