@@ -362,7 +362,8 @@ def _parse_values(parser):
     50 MB file), so a long list of plain decimal integers is read by numpy straight from the text and
     the parser resumes after its `]`. Short lists, and any list holding something else (comments, hex,
     `true`), take xDSL's own path; a long list that is not plain decimal integers is an error at the first
-    offending character. Limits: MAX_CONST_VALUES values, integers within int64."""
+    offending character. Limits: MAX_CONST_VALUES values, integers within int64. (Uses the parser's
+    current token and `_resume_from`: private API of the pinned xDSL 0.74.0, covered by tests/test_ir_text.py.)"""
     import warnings
 
     import numpy as np
