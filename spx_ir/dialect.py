@@ -430,9 +430,11 @@ def _values(attr: DenseIntOrFPElementsAttr):
     import numpy as np
 
     t = attr.get_element_type()
-    if isinstance(t, IntegerType) and t.width.data == 64:
+    if isinstance(t, IntegerType) and t.width.data == 64 and t.signedness.data != Signedness.UNSIGNED:
         return np.frombuffer(attr.data.data, dtype="<i8").astype(np.int64, copy=False)
-    return np.array(attr.get_values(), dtype=np.int64)
+    values = attr.get_values()  # another integer type (generic form): Python ints, kept when past int64
+    wide = any(not -(2**63) <= v < 2**63 for v in values)
+    return np.array(values, dtype=object if wide else np.int64)
 
 
 def _payload(shape: Sequence[int], values) -> DenseIntOrFPElementsAttr:

@@ -143,3 +143,13 @@ def test_every_command_reads_lists_with_numpy(tmp_path, monkeypatch, capsys, arg
     err = capsys.readouterr().err.strip()
     assert code == 1 and err.count("\n") == 0, err
     assert "must hold plain decimal integers" in err and err.startswith(f"{path}:5:22: error: spx.const: "), err
+
+
+def test_a_generic_form_payload_of_another_integer_type_is_checked_by_value():
+    """ui64 2^64-1 is not the raw -1 (no reinterpretation of the payload's bytes)."""
+    text = const_ir("1, 2", 2).replace("spx.const [1, 2] : tensor<2x!spx.fixed<8, 3>>", '"spx.const"() <{value = '
+                                       'dense<[18446744073709551615, 1]> : tensor<2xui64>}> : () -> tensor<2x!spx.fixed<8, 3>>')
+    with pytest.raises(SpxError, match=r"raw value 18446744073709551615 is out of range \[-128, 127\]"):
+        parse_module(text)
+    small = parse_module(text.replace("18446744073709551615", "7").replace("ui64", "i32"))
+    assert consts(small)[0].tolist() == [7, 1]
