@@ -244,10 +244,17 @@ def _report(args) -> int:
         raise FileNotFoundError(f"{args.target}: error: no such file or directory")
     if "spx-estimate" not in available_passes():
         raise SpxError("error: the cost model (spx-estimate) is not available")
-    from passes.cost_model import report_table
+    if args.target_kind == "rtl":
+        from passes.rtl_cost_model import report_table
 
-    run_pipeline(module, "spx-estimate")
-    print(report_table(module))
+        run_pipeline(module, "spx-estimate{target=rtl}")
+        print(report_table(module))
+    else:
+        from passes.cost_model import report_table
+
+        run_pipeline(module, "spx-estimate")
+        print("Estimate for target vitis (the Vitis HLS design; passes/cost_model.py).")
+        print(report_table(module))
     if path.is_dir():
         from codegen.rtl.synth import measured_summary
 
@@ -307,6 +314,8 @@ def _spx(argv) -> int:
     p.add_argument("--backend", default="numpy", choices=("numpy", "csim", "rtl"))
     r = sub.add_parser("report", help="estimated latency/resources per op (cost model)")
     r.add_argument("target", help="an spx output directory or an .mlir file")
+    r.add_argument("--target", dest="target_kind", choices=("vitis", "rtl"), default="vitis",
+                   help="which design the estimate is for (default vitis; rtl: the fully parallel XLS design)")
     y = sub.add_parser("synth", help="measured latency/II (Verilator) and resources (Yosys) of the rtl target")
     y.add_argument("project", help="an spx output directory compiled with --targets ...,rtl")
     y.add_argument("--timeout", type=float, default=None, help="seconds per tool run (stopped cleanly, not recorded)")
