@@ -258,21 +258,6 @@ def measure(timeout: float, only: str | None, log=lambda m: print(m, file=sys.st
     return table
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--timeout", type=float, default=300, help="seconds per Yosys / Verilator run (default 300)")
-    ap.add_argument("--only", help="measure only the points whose name contains this")
-    ap.add_argument("--evaluate-only", action="store_true", help="no measurement: fit and evaluate the stored table")
-    args = ap.parse_args(argv)
-    table = measure(args.timeout, args.only) if not args.evaluate_only else json.loads(OUT.with_suffix(".json").read_text())
-    evaluate(table)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 # ------------------------------------------------------------------------------ fit and evaluation
 
 FIGURES = ("latency", "dsp", "lut", "ff")
@@ -339,6 +324,23 @@ def fit(records: list[dict]) -> dict:
     return k
 
 
+def fit_models(table: dict, k: dict) -> None:
+    """K[model_cut] from the whole models of the fit split: register bits per stage boundary, per
+    output bit of the op the boundary falls in (passes/rtl_cost_model.py: model_cost)."""
+    from passes.rtl_cost_model import model_cost
+
+    extra = per_bit = 0.0
+    for p in points():
+        row = table["points"].get(p["name"])
+        if row is None or p["ops"] != ["model"] or p["split"] != "fit" or "ff" not in row["model"]:
+            continue
+        module = build_point(p)
+        base = model_cost(module, DEFAULT_CLOCK_NS, {**k, "model_cut": 0.0})[1].ff
+        unit = model_cost(module, DEFAULT_CLOCK_NS, {**k, "model_cut": 1.0})[1].ff - base
+        extra, per_bit = extra + row["model"]["ff"] - base, per_bit + unit
+    k["model_cut"] = round(extra / per_bit, 4) if per_bit else 1.0
+
+
 def estimates(records: list[dict], table: dict, k: dict) -> list[dict]:
     """(point, function, split, figure, measured, estimate) rows for ops and whole models."""
     from passes.rtl_cost_model import cost_of, model_cost
@@ -403,6 +405,11 @@ def report(table: dict, k: dict, rows: list[dict]) -> str:
             continue
         cell = lambda f: (f"{figs[f]['measured']} | {figs[f]['estimate']}" if f in figs else "- | -")  # noqa: E731
         lines.append(f"| {point} | {fn} | {cell('latency')} | {cell('dsp')} | {cell('lut')} | {cell('ff')} |")
+    timeouts = [f"{name}: {f['timeout']}" for name, row in table["points"].items()
+                for f in row.get("functions", {}).values() if "timeout" in f]
+    timeouts += [f"{name}: {t}" for name, row in table["points"].items() for t in row.get("timeouts", [])]
+    if timeouts:
+        lines += ["", "Stopped at the timeout (no figure recorded): " + "; ".join(timeouts) + "."]
     lines += ["", "Fitted constants (paste into passes/rtl_cost_model.py K when refitted):", "", "```",
               json.dumps(k, sort_keys=True), "```", ""]
     return "\n".join(lines)
@@ -441,7 +448,7 @@ def evaluate(table: dict) -> dict:
 
     records = op_records(table)
     k = fit([r for r in records if r["split"] == "fit"])
-    # model-level FF cut constant also from the fit-split models is left to the op fit (few models)
+    fit_models(table, k)
     rows = estimates(records, table, k)
     text = report(table, k, rows)
     OUT.with_suffix(".md").write_text(text)
@@ -454,3 +461,18 @@ def evaluate(table: dict) -> dict:
         print(f"warning: passes/rtl_cost_model.py K differs from this fit in {len(stale)} constants "
               f"(e.g. {next(iter(stale))}: {next(iter(stale.values()))}); paste the constants above", file=sys.stderr)
     return table
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--timeout", type=float, default=300, help="seconds per Yosys / Verilator run (default 300)")
+    ap.add_argument("--only", help="measure only the points whose name contains this")
+    ap.add_argument("--evaluate-only", action="store_true", help="no measurement: fit and evaluate the stored table")
+    args = ap.parse_args(argv)
+    table = measure(args.timeout, args.only) if not args.evaluate_only else json.loads(OUT.with_suffix(".json").read_text())
+    evaluate(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
