@@ -17,9 +17,11 @@ integer arithmetic of codegen/rtl/arith.py), then:
                Yosys maps a multiplier of operand widths a, b and product width y to a DSP48E2 when
                a >= 2, b >= 2 and y >= 9 (measured; mul2dsp's limits for xcup), as
                ceil(a/27)*ceil(b/18) DSPs; narrower ones become LUTs (K["soft_mul"] per a*b).
-  LUT          K[kind] * logic, where logic counts bit-operators: adders and comparators (one per
-               bit), 2:1 multiplexer bits, ROM bits / 64 (LUT6 ROMs). Yosys folds adders into DSPs,
-               shares and simplifies: the fitted K[kind] absorbs it.
+  LUT          K[kind:arith] * arith + K[kind:mux] * mux + K[kind:dsp] * DSPs (+ LUT multipliers):
+               arith counts adder and comparator bits, mux 2:1 multiplexer / AND bits and ROM bits / 64
+               (LUT6 ROMs). Yosys folds adders into DSPs (K[kind:dsp] may be negative), shares and
+               simplifies: the fitted constants absorb it. Measured held-out error ~22 % (worst:
+               sparse_flatten, whose LUTs per output bit vary 1-9 with N and hb under ABC).
   FF           of an op alone (as measured): input bits + output bits + 2 valid flops, plus the
                pipeline registers of each further stage, K[kind:cut] * its output bits (the partial
                sums cross the boundary), K[cut] for kinds without a measured multi-stage point.
@@ -27,12 +29,14 @@ integer arithmetic of codegen/rtl/arith.py), then:
                delay model) = K[kind:d0] + K[kind:d1] * levels + K[kind:d2] * width: levels = the
                op's logic depth in tree levels, width = the operand width that sets a level's delay
                (per op below). Stage markers == Verilator's latency (measured on whole models).
-  model        the ops inlined and pipelined as one: latency = 1 + max(1, ceil(sum of the op
+  model        (measured on 4 small models; XLS/Yosys optimise across ops, so the sums overestimate
+               LUT/DSP a little) the ops inlined and pipelined as one: latency = 1 + max(1, ceil(sum of the op
                delays on the longest path / T)); II = 1; LUT, DSP = sums over ops; FF = input bits +
                output bits + 2 + one pipeline register per internal stage boundary (at equal
                fractions of the summed delay), K[model_cut] * the output bits of the op it falls in.
-Per-op assumptions (fanout, XLS's bit-level simplification, Yosys's LUT packing) are in the
-structure functions. Not modelled: BRAM/URAM (tables are LUT ROMs: BRAM = 0), routing, timing.
+Per-op assumptions are in the structure functions. Not modelled: BRAM/URAM (tables are LUT ROMs:
+BRAM = 0), routing, timing closure; softmax was not measured (Yosys > 300 s on the smallest) and
+uses the sigmoid/tanh table constants (FALLBACK).
 """
 
 from __future__ import annotations
@@ -275,7 +279,7 @@ def _sparse_conv2d(op) -> Structure:
                     st.sel(_sw(lo, hi))  # the window gate
                     ranges.append((lo, hi))
             bias = int(br[o]) << max(0, exact_t.frac_bits - b_t.frac_bits)
-            lo, hi = _tree(st, ranges + [(bias, bias)])
+            _tree(st, ranges + [(bias, bias)])
             _convert(st, acc_t, out_t)
             st.sel(out_t.width)
     st.levels, st.width = math.log2(n * ci + 1) + 1, x_t.width
@@ -313,7 +317,7 @@ def _sparse_pool2d(op) -> Structure:
                 bits_n = max(1, (num_hi + offset * den).bit_length())
                 s = bits_n + (den - 1).bit_length()
                 magic = -(-(1 << s) // den)
-                ql, qh = _const_product(st, 0, num_hi + offset * den, magic)
+                _const_product(st, 0, num_hi + offset * den, magic)
                 _const_product(st, num_lo // den, num_hi // den, den)
                 st.add(4 * _sw(0, 2 * den) + _sw(num_lo // den, num_hi // den))
                 st.levels = math.log2(max(2, n)) + 2
