@@ -32,13 +32,15 @@ TOP = "spx_top"
 # implement yet) is refused.
 KNOWN_PROPERTIES = {
     "spx.const": {"value"},
-    "spx.input_reduce": {"n_max", "threshold", "pixel_parallel"},
-    "spx.sparse_conv2d": {"accum_type", "pixel_parallel", "filter_parallel", "channel_parallel"},
+    "spx.input_reduce": {"n_max", "threshold", "pixel_parallel", "activity"},
+    "spx.sparse_conv2d": {"accum_type", "pixel_parallel", "filter_parallel", "channel_parallel", "bias_mode"},
     "spx.sparse_activation": {"kind", "table_size", "pixel_parallel"},
-    "spx.sparse_pool2d": {"size", "mode", "height", "width", "pixel_parallel", "channel_parallel"},
+    "spx.sparse_pool2d": {"size", "mode", "height", "width", "pixel_parallel", "channel_parallel", "inactive"},
     "spx.sparse_flatten": {"height", "width", "pixel_parallel"},
     "spx.dense": {"accum_type", "reuse_factor"},
     "spx.activation": {"kind", "table_size"},
+    "spx.quantize": {"kif", "quant", "overflow"},
+    "spx.sparse_quantize": {"kif", "quant", "overflow", "height", "width", "pixel_parallel"},
 }
 KNOWN_ATTRIBUTES = {"layer", "estimate"}
 
@@ -146,12 +148,14 @@ def _lower_op(fn, op, p, consts) -> list[Bits]:
         in_t = _elem(op.image)
         thr = threshold_raw(op.threshold.value.data, in_t)  # the one rule (spx_ir.fixed)
         return list(ops.input_reduce(fn, p[op.image], tuple(op.image.type.get_shape()), in_t, thr,
-                                     op.n_max.value.data, _elem(op.feat), _hash_bits(op.hash)))
+                                     op.n_max.value.data, _elem(op.feat), _hash_bits(op.hash),
+                                     spx.variant(op, "activity")))
     if isinstance(op, spx.SparseConv2DOp):
         n = op.feat.type.get_shape()[0]
         return [ops.sparse_conv2d(fn, p[op.feat], p[op.hash], n, _hash_bits(op.hash), _elem(op.feat),
                                   consts[op.weight], _elem(op.weight), consts[op.bias], _elem(op.bias),
-                                  None if op.accum_type is None else op_accum_type(op), _elem(op.result))]
+                                  None if op.accum_type is None else op_accum_type(op), _elem(op.result),
+                                  spx.variant(op, "bias_mode"))]
     if isinstance(op, spx.SparseActivationOp):
         n, c = op.feat.type.get_shape()
         size = op.table_size.value.data if op.table_size is not None else None
@@ -161,7 +165,8 @@ def _lower_op(fn, op, p, consts) -> list[Bits]:
         n, c = op.feat.type.get_shape()
         return list(ops.sparse_pool2d(fn, p[op.feat], p[op.hash], n, c, _hash_bits(op.hash), _elem(op.feat),
                                       op.size.value.data, op.mode.data, op.height.value.data,
-                                      op.width.value.data, _elem(op.feat_out), _hash_bits(op.hash_out)))
+                                      op.width.value.data, _elem(op.feat_out), _hash_bits(op.hash_out),
+                                      spx.variant(op, "inactive")))
     if isinstance(op, spx.SparseFlattenOp):
         n, c = op.feat.type.get_shape()
         return [ops.sparse_flatten(fn, p[op.feat], p[op.hash], n, c, _hash_bits(op.hash), _elem(op.feat).width,
@@ -174,4 +179,13 @@ def _lower_op(fn, op, p, consts) -> list[Bits]:
         size = op.table_size.value.data if op.table_size is not None else None
         return [ops.activation(fn, p[op.input], tuple(op.input.type.get_shape()), _elem(op.input),
                                op.kind.data, _elem(op.result), size)]
+    if isinstance(op, spx.QuantizeOp):
+        kif = np.array(op.kif.get_values(), dtype=np.int64).reshape(-1, 3)
+        return [ops.quantize(fn, p[op.input], _elem(op.input), kif, op.quant.data, op.overflow.data,
+                             _elem(op.result))]
+    if isinstance(op, spx.SparseQuantizeOp):
+        n, c = op.feat.type.get_shape()
+        kif = np.array(op.kif.get_values(), dtype=np.int64).reshape(op.kif.type.get_shape())
+        return [ops.sparse_quantize(fn, p[op.feat], p[op.hash], n, c, _hash_bits(op.hash), _elem(op.feat), kif,
+                                    op.quant.data, op.overflow.data, _elem(op.result))]
     raise SpxError(f"error: the rtl target does not support op '{op.name}'")

@@ -39,18 +39,27 @@ def _holds(outer: FixedType, inner: FixedType) -> bool:
             and inner.max_raw << shift <= outer.max_raw)
 
 
-def accumulate(fn: Fn, terms, n_terms: int, prod_t, bias: int, b_t, acc_t, out_t) -> Bits:
+def accumulate(fn: Fn, terms, n_terms: int, prod_t, bias: int, b_t, acc_t, out_t,
+               bias_nonzero: bool = False) -> Bits:
     """bias + sum of terms -> raw of out_t, by the accumulation rule of codegen/numpy/kernels.py.
     terms: [(product Int in prod_t's scale, take Bits or None)] in accumulation order; a term whose
-    take is 0 is skipped."""
+    take is 0 is skipped. bias_nonzero (sparse_conv2d bias_mode 'nonzero', exact accumulation only):
+    the bias is added only where the exact sum of the terms is non-zero."""
     exact_t = sum_type(accumulator_type(prod_t, max(n_terms, 1)), b_t)
     fast = acc_t is None or (acc_t.frac_bits >= exact_t.frac_bits
                              and (acc_t.overflow == "WRAP" or _holds(acc_t, exact_t)))
+    assert fast or not bias_nonzero, "bias_mode 'nonzero' needs exact accumulation (the verifier checks it)"
     if fast:
         f = exact_t.frac_bits
         parts = [arith.shl(fn, p if take is None else arith.select(fn, take, p, const(fn, 0)),
                            f - prod_t.frac_bits) for p, take in terms]
-        total = arith.sum_tree(fn, parts + [const(fn, bias << (f - b_t.frac_bits))])
+        b = const(fn, bias << (f - b_t.frac_bits))
+        if bias_nonzero:
+            s = arith.sum_tree(fn, parts)
+            total = s if bias == 0 else arith.add(fn, s, arith.select(
+                fn, arith.compare(fn, "ne", s, const(fn, 0)), b, const(fn, 0)))
+        else:
+            total = arith.sum_tree(fn, parts + [b])
         if acc_t is None:
             return arith.convert(fn, total, exact_t, out_t)
         acc = from_raw(fn, arith.convert(fn, total, exact_t, acc_t), acc_t)
@@ -85,14 +94,16 @@ def _select_const(fn: Fn, index: Bits, values: list[Int]) -> Int:
 # --------------------------------------------------------------------------------------- ops
 
 def input_reduce(fn: Fn, x: Bits, shape, in_t: FixedType, threshold_raw: int, n_max: int,
-                 feat_t: FixedType, hb: int) -> tuple[Bits, Bits]:
+                 feat_t: FixedType, hb: int, activity: str = "any") -> tuple[Bits, Bits]:
+    """activity 'any': a pixel is active if any channel > threshold; 'channel0': channel 0 only."""
     height, width, c_n = shape
     data_w = c_n * in_t.width + 2 * hb
     thr = const(fn, threshold_raw)
     leaves = []
     for p in range(height * width):
         chans = [fn.slice(x, (p * c_n + c) * in_t.width, in_t.width) for c in range(c_n)]
-        above = [arith.compare(fn, "sgt", from_raw(fn, v, in_t), thr) for v in chans]
+        tested = chans[:1] if activity == "channel0" else chans
+        above = [arith.compare(fn, "sgt", from_raw(fn, v, in_t), thr) for v in tested]
         active = above[0]
         for a in above[1:]:
             active = fn.binary("or", active, a)
@@ -136,7 +147,7 @@ def _coords(fn: Fn, hash_: Bits, n: int, hb: int):
 
 
 def sparse_conv2d(fn: Fn, feat: Bits, hash_: Bits, n: int, hb: int, in_t, w: np.ndarray, w_t,
-                  b: np.ndarray, b_t, acc_t, out_t) -> Bits:
+                  b: np.ndarray, b_t, acc_t, out_t, bias_mode: str = "active") -> Bits:
     kh_n, kw_n, ci_n, co_n = w.shape
     ph, pw = (kh_n - 1) // 2, (kw_n - 1) // 2
     rows, cols, ne = _coords(fn, hash_, n, hb)
@@ -180,7 +191,7 @@ def sparse_conv2d(fn: Fn, feat: Bits, hash_: Bits, n: int, hb: int, in_t, w: np.
                     if wsel.lo == wsel.hi == 0:
                         continue
                     terms.append((arith.mul(fn, x[j][c], wsel), ok))
-            y = accumulate(fn, terms, n_terms, prod_t, int(b[o]), b_t, acc_t, out_t)
+            y = accumulate(fn, terms, n_terms, prod_t, int(b[o]), b_t, acc_t, out_t, bias_mode == "nonzero")
             outs.append(fn.mux(ne[i], y, _zero(fn, out_t.width)))
     return fn.pack(outs)
 
@@ -271,7 +282,8 @@ def divide_round(fn: Fn, num: Int, den: int, quant: str) -> Int:
 
 
 def sparse_pool2d(fn: Fn, feat: Bits, hash_: Bits, n: int, c_n: int, hb: int, in_t, size: int, mode: str,
-                  height: int, width: int, out_t, hb_out: int) -> tuple[Bits, Bits]:
+                  height: int, width: int, out_t, hb_out: int, inactive: str = "skip") -> tuple[Bits, Bits]:
+    """inactive 'zero' (max only): a window with fewer than P^2 member slots also holds a 0."""
     rows, cols, ne = _coords(fn, hash_, n, hb)
     hp_n, wp_n = height // size, width // size
     cw = max(1, max(hp_n, wp_n).bit_length())
@@ -298,13 +310,23 @@ def sparse_pool2d(fn: Fn, feat: Bits, hash_: Bits, n: int, c_n: int, hb: int, in
         for j in range(i):
             earlier = fn.binary("or", earlier, same[i, j])
         leader = fn.binary("and", valid[i], fn.unary("not", earlier))
+        partial = None
+        if mode == "max" and inactive == "zero":
+            if n < size * size:  # never P^2 members
+                partial = fn.lit(1, 1)
+            else:
+                count = arith.sum_tree(fn, [arith.make(fn, same[i, j], 0, 1, signed=False) for j in range(n)])
+                partial = arith.compare(fn, "slt", count, const(fn, size * size))
         for c in range(c_n):
             if mode == "max":
                 members = [arith.select(fn, same[i, j], x[j][c], const(fn, in_t.min_raw)) for j in range(n)]
                 while len(members) > 1:
                     members = [arith.maximum(fn, members[k], members[k + 1]) if k + 1 < len(members) else members[k]
                                for k in range(0, len(members), 2)]
-                y = arith.convert(fn, members[0], in_t, out_t)
+                best = members[0]
+                if partial is not None:
+                    best = arith.select(fn, partial, arith.maximum(fn, best, const(fn, 0)), best)
+                y = arith.convert(fn, best, in_t, out_t)
             else:
                 total = arith.sum_tree(fn, [arith.select(fn, same[i, j], x[j][c], const(fn, 0)) for j in range(n)])
                 shift = out_t.frac_bits - in_t.frac_bits
@@ -426,4 +448,69 @@ def activation(fn: Fn, x: Bits, shape, in_t, kind, out_t, table_size) -> Bits:
     outs = []
     for r in range(0, len(xs), last):
         outs += softmax(fn, xs[r:r + last], in_t, out_t, table_size)
+    return fn.pack(outs)
+
+
+def quantize_kif(fn: Fn, x: Int, in_t: FixedType, kif, quant: str, overflow: str, out_t: FixedType) -> Bits:
+    """One raw of in_t quantized by its (k, i, f) (codegen/numpy/kernels.py _quantize_kif): rounded to
+    2^-f by `quant`, then WRAP / SAT / SAT_SYM into [k ? -2^i : 0, 2^i - 2^-f]; 0 where k+i+f = 0.
+    -> out_t.width raw bits."""
+    k, i, f = (int(v) for v in kif)
+    if k + i + f == 0:
+        return _zero(fn, out_t.width)
+    assert out_t.frac_bits >= f, "the verifier makes the result type hold every element"
+    shift = in_t.frac_bits - f
+    q = arith.round_shr(fn, x, shift, quant) if shift > 0 else arith.shl(fn, x, -shift)
+    hi = (1 << (i + f)) - 1
+    lo = -(hi + 1) if k else 0
+    if overflow == "WRAP":
+        if not lo <= q.lo <= q.hi <= hi:  # keep the low k+i+f bits, signed if k
+            w = k + i + f
+            low = fn.slice(q.bits, 0, w) if q.width >= w else fn.ext(q.bits, w, q.lo < 0)
+            q = arith.make(fn, low, lo, hi, signed=bool(k))
+    else:
+        q = arith.clamp(fn, q, -hi if k and overflow == "SAT_SYM" else lo, hi)
+    y = arith.shl(fn, q, out_t.frac_bits - f)
+    return fn.slice(arith.widen(fn, y, max(y.width, out_t.width)), 0, out_t.width)
+
+
+def quantize(fn: Fn, x: Bits, in_t: FixedType, kif: np.ndarray, quant: str, overflow: str,
+             out_t: FixedType) -> Bits:
+    """spx.quantize: element e (flat row-major) by the constant kif[e] = (k, i, f)."""
+    xs = fn.unpack(x, in_t.width, len(kif))
+    return fn.pack([quantize_kif(fn, from_raw(fn, v, in_t), in_t, t, quant, overflow, out_t)
+                    for v, t in zip(xs, kif)])
+
+
+def sparse_quantize(fn: Fn, feat: Bits, hash_: Bits, n: int, c_n: int, hb: int, in_t: FixedType,
+                    kif: np.ndarray, quant: str, overflow: str, out_t: FixedType) -> Bits:
+    """spx.sparse_quantize: slot s, channel c by kif[h_s-1, w_s-1, c]. Per channel, each distinct
+    (k, i, f) of its table is one quantizer per slot; a ROM indexed by the slot's hash (row, col)
+    selects which (all channels' choices in one word). Empty slots stay 0. (A coordinate beyond the
+    table, which the reference refuses, reads the ROM's last row/column.)"""
+    height, width = kif.shape[:2]
+    triples, choice = [], []          # per channel: its distinct (k, i, f) and the index of each pixel's
+    for c in range(c_n):
+        uniq, inverse = np.unique(kif[:, :, c, :].reshape(-1, 3), axis=0, return_inverse=True)
+        triples.append(uniq)
+        choice.append(inverse.reshape(height, width))
+    sel_w = [(len(t) - 1).bit_length() for t in triples]   # 0: one quantizer, nothing to select
+    rows, cols, ne = _coords(fn, hash_, n, hb)
+    word = None
+    if sum(sel_w):
+        table = np.zeros((height + 1, width + 1), dtype=object)   # row/col 0: empty slots (masked)
+        for c in reversed(range(c_n)):
+            table[1:, 1:] = (table[1:, 1:] << sel_w[c]) | choice[c].astype(object)
+        offsets = np.cumsum([0] + sel_w)   # channel c's choice at bits [offsets[c], +sel_w[c])
+    zero = _zero(fn, out_t.width)
+    outs = []
+    for s in range(n):
+        if sum(sel_w):
+            word = fn.rom2(table.tolist(), int(offsets[-1]), rows[s], cols[s])
+        for c in range(c_n):
+            x = from_raw(fn, fn.slice(feat, (s * c_n + c) * in_t.width, in_t.width), in_t)
+            cases = [quantize_kif(fn, x, in_t, t, quant, overflow, out_t) for t in triples[c]]
+            y = cases[0] if len(cases) == 1 else fn.sel(
+                fn.slice(word, int(offsets[c]), sel_w[c]), cases, zero if len(cases) < 1 << sel_w[c] else None)
+            outs.append(fn.mux(ne[s], y, zero))
     return fn.pack(outs)

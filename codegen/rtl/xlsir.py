@@ -48,6 +48,7 @@ class Fn:
         self.lines: list[str] = []
         self.ret: tuple[str, str] | None = None
         self._literals: dict[tuple[int, int], Bits] = {}
+        self._tables: dict[tuple[str, str], str] = {}
 
     # ------------------------------------------------------------------ plumbing
     def _node(self, width_or_type, op: str, args: str) -> Bits | str:
@@ -150,6 +151,17 @@ class Fn:
         typ = f"bits[{width}][{len(values)}]"
         table = self._node(typ, "literal", f"value=[{', '.join(f'{v:#x}' for v in values)}]")
         return self._node(width, "array_index", f"{table}, indices=[{index.name}]")
+
+    def rom2(self, rows, width: int, row: Bits, col: Bits) -> Bits:
+        """rows[row][col] from a constant 2-D table (an index beyond the table: its last entry)."""
+        rows = [[int(v) & ((1 << width) - 1) for v in r] for r in rows]
+        typ = f"bits[{width}][{len(rows[0])}][{len(rows)}]"
+        text = ", ".join("[" + ", ".join(f"{v:#x}" for v in r) + "]" for r in rows)
+        key = (typ, text)
+        if key not in self._tables:   # one literal per table, however many lookups
+            self._tables[key] = self._node(typ, "literal", f"value=[{text}]")
+        table = self._tables[key]
+        return self._node(width, "array_index", f"{table}, indices=[{row.name}, {col.name}]")
 
     def invoke(self, callee: "Fn", args, result_type: str) -> str:
         return self._node(result_type, "invoke", f"{', '.join(a.name for a in args)}, to_apply={callee.name}")
