@@ -17,6 +17,12 @@ sparse_flatten per output pixel a priority select over the slots whose hash matc
 dense          constant multipliers (zero weights skipped) + adder tree (or sequential accumulation).
 activations    relu/linear: compare + conversion; sigmoid/tanh/softmax: constant ROMs with the
                contents of spx_ir.tables and its index rules.
+quantize       per element its constant (k, i, f): round by shift, then wrap (low bits) or clamp.
+sparse_quantize per channel one quantizer per distinct (k, i, f) of its table and slot, selected by a
+               2-D ROM indexed by the slot's hash (row, col).
+Variants (DESIGN.md section 2): input_reduce activity=channel0 compares channel 0 only;
+sparse_conv2d bias_mode=nonzero selects the bias by (exact sum != 0); sparse_pool2d inactive=zero
+counts each window's members and takes max(result, 0) below P^2.
 """
 
 from __future__ import annotations
