@@ -298,3 +298,44 @@ Longest topological path in top (length=9):
 """
     got = parse_yosys(log)
     assert (got["lut"], got["ff"], got["dsp"], got["carry"], got["bram"], got["logic_depth"]) == (12, 32, 1, 2, 1, 9)
+
+
+SMALL_XLS_IR = """package p
+
+top fn spx_top(x: bits[8]) -> bits[8] {
+  one: bits[8] = literal(value=1)
+  ret r: bits[8] = add(x, one)
+}
+"""
+
+
+def _abort_child(ir, top, conn):
+    import os
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    os.abort()          # what XLS's optimiser does past its memory cap
+
+
+def _slow_child(ir, top, conn):
+    import time
+
+    time.sleep(60)
+
+
+def test_xls_optimiser_crash_is_noticed_at_once_and_falls_back(monkeypatch):
+    import time
+
+    from codegen.rtl import emit as rtl_emit
+
+    opt, note = rtl_emit.optimize(SMALL_XLS_IR, "spx_top", timeout=60)
+    assert note is None and opt != SMALL_XLS_IR          # the real optimiser ran in the child
+    monkeypatch.setattr(rtl_emit, "_optimize_child", _abort_child)
+    t0 = time.monotonic()
+    opt, note = rtl_emit.optimize(SMALL_XLS_IR, "spx_top", timeout=60)
+    assert opt == SMALL_XLS_IR and "died" in note
+    assert time.monotonic() - t0 < 20                     # not the 60 s timeout
+    monkeypatch.setattr(rtl_emit, "_optimize_child", _slow_child)
+    t0 = time.monotonic()
+    opt, note = rtl_emit.optimize(SMALL_XLS_IR, "spx_top", timeout=1)
+    assert opt == SMALL_XLS_IR and "stopped after 1 s" in note
+    assert time.monotonic() - t0 < 20

@@ -44,28 +44,51 @@ OPT_TIMEOUT_S = 120     # XLS's optimiser has pathological inputs (minutes, GBs)
 OPT_MEMORY_BYTES = 8 << 30
 
 
-def _optimize_worker(ir: str, top: str) -> str:
+def _optimize_child(ir: str, top: str, conn) -> None:
+    """Child process: XLS's optimiser under a memory cap; sends (True, IR) or (False, why). Its C++
+    abort dump goes nowhere (stderr closed): a crash reaches the parent as a closed pipe."""
+    import os
     import resource
 
-    import xls
-
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     resource.setrlimit(resource.RLIMIT_AS, (OPT_MEMORY_BYTES, OPT_MEMORY_BYTES))
-    return xls.optimize_ir(ir, top)
+    try:
+        import xls
+
+        conn.send((True, xls.optimize_ir(ir, top)))
+    except BaseException as err:  # noqa: BLE001  reported to the parent, which falls back
+        text = str(err).strip()
+        conn.send((False, text.splitlines()[0] if text else type(err).__name__))
+    finally:
+        conn.close()
 
 
 def optimize(ir: str, top: str, timeout: float = OPT_TIMEOUT_S) -> tuple[str, str | None]:
-    """(IR after XLS's optimiser, None), or (the IR unchanged, why) when the optimiser exceeds
-    `timeout` seconds or OPT_MEMORY_BYTES (it runs in a child process that is then stopped)."""
+    """(IR after XLS's optimiser, None), or (the IR unchanged, why) when the optimiser fails, dies
+    (e.g. past OPT_MEMORY_BYTES: noticed at once) or runs past `timeout` seconds (then killed)."""
     import multiprocessing as mp
 
-    with mp.get_context("fork").Pool(1) as pool:
-        job = pool.apply_async(_optimize_worker, (ir, top))
-        try:
-            return job.get(timeout), None
-        except mp.TimeoutError:
+    ctx = mp.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_optimize_child, args=(ir, top, send), daemon=True)
+    child.start()
+    send.close()
+    try:
+        if not receive.poll(timeout):   # True on data and on the pipe closed by a dead child
             return ir, f"XLS optimiser stopped after {timeout:g} s; the unoptimised IR was scheduled"
-        except Exception as err:  # noqa: BLE001  the optimiser's own failure (e.g. out of memory)
-            return ir, f"XLS optimiser failed ({str(err).splitlines()[0] if str(err) else type(err).__name__}); the unoptimised IR was scheduled"
+        try:
+            ok, payload = receive.recv()
+        except EOFError:
+            child.join(5)
+            return ir, f"XLS optimiser died (exit {child.exitcode}); the unoptimised IR was scheduled"
+        if ok:
+            return payload, None
+        return ir, f"XLS optimiser failed ({payload}); the unoptimised IR was scheduled"
+    finally:
+        receive.close()
+        if child.is_alive():
+            child.kill()
+        child.join()
 
 
 def codegen(ir: str, top: str, module_name: str, clock_ns: float, stages: int | None,
