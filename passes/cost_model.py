@@ -1,27 +1,38 @@
 """Cost model: latency, II and FPGA resources of each spx op and of the whole model.
 
-Every figure here is an ESTIMATE (label it `source=estimate` wherever it is shown), a function of an
-op's shape, its fixed-point bit widths and its schedule properties (the parallel / reuse factors that
-spx-unroll and spx-tune set and the C++ target follows; absent = fully parallel, reuse 1). Constants
-were calibrated on the published SparsePixels neutrino designs (shared/calibration/neutrino.csv:
-Vitis HLS 2023.1 csynth latency/II/DSP, Vivado post-synthesis LUT/FF, xcu250, 5 ns clock); run
-`bench/cost_model_calibration.py` for the errors. T = clock period (ns), cyc(x) = ceil(x / T):
+Every figure here is an ESTIMATE (label it `source=estimate` wherever it is shown) of the C++ the
+vitis target EMITS: each formula follows the structure stated in the opening comment of that op's
+kernel header (codegen/vitis/include/spx/), under the op's schedule as spx_ir.schedule reads it (the
+same rule the emitter and spx-unroll use: an absent knob means its default there). Constants were
+calibrated on the published SparsePixels neutrino designs (shared/calibration/neutrino.csv: Vitis
+HLS 2023.1 csynth latency/II/DSP, Vivado post-synthesis LUT/FF, xcu250, 5 ns clock);
+`bench/cost_model_calibration.py` prints the errors, in-sample and leave-one-out (refit on 7
+configurations, predict the 8th). T = clock period (ns), cyc(x) = ceil(x / T):
 
-  input_reduce   N serial priority searches over H*W pixels (unrolling slots only replicates them):
-                 latency = II = N * cyc(ceil(log2(H*W)) * T_LEVEL) + 2;
-                 LUT = pixel_parallel * K_IR_LUT * H*W*C*w_in, FF = K_IR_FF * H*W*C*w_in.
+  input_reduce   tree (default): n_max/pp pipelined iterations of pp chained balanced trees of depth
+                 ceil(log2(H*W)): latency = II = (N/pp) * cyc(pp * depth * T_LEVEL) + 2;
+                 LUT = pp * K_IR_LUT * H*W*C*w_in, FF = K_IR_FF * H*W*C*w_in.
+                 stream: one pixel per clock: latency = II = H*W + 2; LUT = an H*W-way input mux
+                 (K_MUX_LUT per input bit) + n_max slot decoders of the slot's bits.
   sparse_conv2d  one output group = 2 + cyc(N*Ci * step) cycles, a chain of N*Ci select-multiply-add
                  steps of step = T_CHAIN + T_CHAIN_BIT * w_in ns (N*(Ci/cp) * cyc(cp*step) if the
                  channel loop is rolled); latency = II = (N/pp)*(Co/fp) groups. pp*fp*N*cp multipliers,
-                 each with a weight ROM and an adder of the accumulator width, + a hash compare per pair.
-  sparse_pool2d  latency = II = (N/pp) * (2 + cyc(N * step)); avg divides each slot and channel by
-                 P^2 with a reciprocal multiply; LUT per slot pair: coordinate compare + C masked adds.
+                 each with a Kh*Kw-way weight selection from the completely partitioned weights (a LUT
+                 ROM of ceil(Kh*Kw/64) LUTs per bit) and an adder of the accumulator width, + a hash
+                 compare per pair.
+  sparse_pool2d  latency = II = (N/pp) * (2 + cyc(N * step)); avg: per slot and channel the emitted
+                 reciprocal multiply (spx_ir.accum.pool_average: none when P^2 * 2^k, else n_bits x
+                 mult_bits) + offset/remainder/rounding adders; LUT per slot pair: coordinate compare +
+                 C masked adds.
   sparse_flatten latency = II = 2 + (N/pp) * cyc(pp * T_SCATTER) (a chain of slot writes);
                  LUT = K_FLAT_LUT * output bits.
   dense          reuse R: latency = R - 1 + round(log2(n_in) * T_TREE / T), II = R. With R = 1 the
                  weights are constants: 0 and +-2^k cost no multiplier, others a DSP (wide) or
                  shift-and-add LUTs; with R > 1, n_in*n_out/R general multipliers and a weight ROM.
-  activations    relu/linear 0 cycles (LUTs for rounding/saturation), tables 2, softmax 4, II 1.
+  activations    relu/linear 0 cycles (LUTs for rounding/saturation); sigmoid/tanh 2 cycles, one read
+                 of the completely partitioned table per element (a LUT ROM each); softmax 4 cycles,
+                 n_in exp-table LUT ROMs, one inverse-table read, n_in exact-width multipliers; II 1.
+                 sparse_activation: (N/pp) iterations of that body, channels unrolled.
   rolled loops   k > 1 sequential iterations of a b-cycle body take k * max(1, b) cycles.
   model          a DATAFLOW region: latency = longest path of (op latency, + 1 handoff cycle if > 0)
                  - 1; II = slowest op II + 1; resources = sum over ops + channels (every value passed
@@ -41,22 +52,24 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 
 from spx_ir import dialect as spx
-from spx_ir.accum import op_accum_type
+from spx_ir.accum import op_accum_type, pool_average
 from spx_ir.tables import softmax_tables
 from spx_ir.fixed import FixedType
 from spx_ir.graph import layer_names, dataflow_graph, topological_ops
+from spx_ir.schedule import divisors, knobs, schedule, search  # noqa: F401  (re-exported)
 
 CLOCK_NS = 5.0
 T_LEVEL = 1.6  # ns: one level of input_reduce's priority tree (3 per 5 ns cycle)
 T_CHAIN, T_CHAIN_BIT = 1.25, 0.044  # ns: one chained select-multiply-add step (conv, pool) + per operand bit
 T_SCATTER = 1.25  # ns: one chained slot write of sparse_flatten
 T_TREE = 3.0  # ns: one level of dense's adder tree
-K_IR_LUT, K_IR_FF = 3.25, 1.4  # per input pixel bit (Vivado: ~98k LUT at 8 bit, ~217k at 16 bit)
-K_MUL_LUT = 0.75  # LUTs per bit product of a LUT multiplier
+K_IR_LUT, K_IR_FF = 3.41, 1.47  # per input pixel bit (Vivado: ~98k LUT at 8 bit, ~217k at 16 bit)
+K_MUL_LUT = 0.91  # LUTs per bit product of a LUT multiplier
+K_MUX_LUT = 1 / 3  # LUTs per input bit of a wide multiplexer (4:1 per LUT6)
 K_FLAT_LUT = 2.5  # LUTs per output bit of sparse_flatten
 K_DENSE_FF = 0.3  # FFs per product bit of dense
 K_POOL_FF = 0.35  # FFs per slot pair and channel bit of sparse_pool2d
-K_GLUE_FF = 1.4  # FFs per bit of a dataflow channel
+K_GLUE_FF = 1.54  # FFs per bit of a dataflow channel
 TABLE_LATENCY = {"relu": 0, "linear": 0, "sigmoid": 2, "tanh": 2, "softmax": 4}
 BRAM18_BITS = 18432
 RESOURCES = ("dsp", "lut", "ff", "bram")
@@ -80,32 +93,7 @@ class Cost:
 FREE = Cost(0, 1)
 
 # ------------------------------------------------------------------------------ schedules
-
-
-def knobs(op: Operation) -> dict[str, int]:
-    """Schedule properties of an op and the trip count each must divide."""
-    if isinstance(op, spx.SparseConv2DOp):
-        n, ci = op.feat.type.get_shape()
-        return {"pixel_parallel": n, "filter_parallel": op.weight.type.get_shape()[3], "channel_parallel": ci}
-    if isinstance(op, spx.InputReduceOp | spx.SparseActivationOp | spx.SparsePool2DOp | spx.SparseFlattenOp):
-        return {"pixel_parallel": op.hash.type.get_shape()[0]}
-    if isinstance(op, spx.DenseOp):
-        n_in, n_out = op.weight.type.get_shape()
-        return {"reuse_factor": n_in * n_out}
-    return {}
-
-
-def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def schedule(op: Operation) -> dict[str, int]:
-    """The op's schedule as the IR states it (absent parallel factor = trip count, absent reuse = 1)."""
-    out = {}
-    for name, trip in knobs(op).items():
-        attr = getattr(op, name)
-        out[name] = attr.value.data if attr is not None else (1 if name == "reuse_factor" else trip)
-    return out
+# knobs / schedule / divisors: spx_ir.schedule (one rule for the emitter, this model and spx-unroll)
 
 
 def is_compute(op: Operation) -> bool:
@@ -178,6 +166,13 @@ def convert_lut(src: FixedType, dst: FixedType) -> int:
     return lut
 
 
+def _lut_rom(entries: int, width: int) -> int:
+    """LUTs of one read port of a completely partitioned constant table: 64-entry LUT6 ROMs per bit
+    and a mux of their outputs."""
+    roms = math.ceil(entries / 64)
+    return width * (roms + math.ceil((roms - 1) / 3))
+
+
 def _table_bram(entries: int, width: int, lookups: int) -> int:
     """BRAM18 of a table read `lookups` times per cycle (2 ports each); small tables go to LUTs."""
     bits = entries * width
@@ -190,8 +185,14 @@ def _table_bram(entries: int, width: int, lookups: int) -> int:
 def _input_reduce(op: spx.InputReduceOp, s: Mapping[str, int], clock: float) -> Cost:
     h, w, c = op.image.type.get_shape()
     n, pp = op.n_max.value.data, s["pixel_parallel"]
-    latency = n * _cyc(math.ceil(math.log2(h * w)) * T_LEVEL, clock) + 2
     pixel_bits = h * w * c * _elem(op.image).width
+    if search(op) == "stream":  # raster scan: one pixel per clock, an H*W-way input mux, slot decoders
+        latency = h * w + 2
+        slot_bits = c * _elem(op.feat).width + 2 * op.hash.type.element_type.width.data
+        lut = round(K_MUX_LUT * pixel_bits) + n * slot_bits + c * _elem(op.image).width
+        return Cost(latency, latency, 0, lut, n * slot_bits + 2 * op.hash.type.element_type.width.data, 0)
+    # n_max / pp pipelined iterations of pp chained trees of depth ceil(log2(H*W))
+    latency = (n // pp) * _cyc(pp * math.ceil(math.log2(h * w)) * T_LEVEL, clock) + 2
     return Cost(latency, latency, 0, round(pp * K_IR_LUT * pixel_bits), round(K_IR_FF * pixel_bits) + _bits(op.feat), 0)
 
 
@@ -219,9 +220,8 @@ def _sparse_activation(op: spx.SparseActivationOp, s: Mapping[str, int], clock: 
     in_t, out_t = _elem(op.feat), _elem(op.result)
     table = kind in ("sigmoid", "tanh")
     size = op.table_size.value.data if op.table_size is not None else 1024
-    lut = pp * c * (in_t.width if table else convert_lut(in_t, out_t))
-    bram = _table_bram(size, out_t.width, pp * c) if table else 0
-    return Cost(latency, max(1, latency) if pp < n else 1, 0, lut, _bits(op.result), bram)
+    lut = pp * c * (in_t.width + _lut_rom(size, out_t.width) if table else convert_lut(in_t, out_t))
+    return Cost(latency, max(1, latency) if pp < n else 1, 0, lut, _bits(op.result), 0)
 
 
 def _sparse_pool2d(op: spx.SparsePool2DOp, s: Mapping[str, int], clock: float) -> Cost:
@@ -229,9 +229,11 @@ def _sparse_pool2d(op: spx.SparsePool2DOp, s: Mapping[str, int], clock: float) -
     pp, p = s["pixel_parallel"], op.size.value.data
     in_t, out_t = _elem(op.feat), _elem(op.feat_out)
     dsp1 = lut1 = 0
-    if op.mode.data == "avg":  # divide by P^2: multiply the member sum by a reciprocal constant
-        grow = math.ceil(math.log2(p * p))
-        dsp1, lut1 = mult_cost(in_t.width + grow, out_t.width + grow)
+    if op.mode.data == "avg":  # shift + the emitted reciprocal multiply (none for powers of two)
+        avg = pool_average(in_t, out_t, p)
+        if avg.den_odd > 1:
+            dsp1, lut1 = mult_cost(avg.n_max.bit_length(), avg.mult.bit_length())
+        lut1 += 2 * avg.n_max.bit_length()  # offset add, remainder and rounding compare
     latency = _rolled(n // pp, 2 + _cyc(n * (T_CHAIN + T_CHAIN_BIT * in_t.width), clock))
     hash_bits = op.hash.type.element_type.width.data
     lut = pp * n * (2 * hash_bits + c * in_t.width) + pp * c * (lut1 + convert_lut(in_t, out_t))
@@ -275,12 +277,12 @@ def _activation(op: spx.ActivationOp, s: Mapping[str, int], clock: float) -> Cos
     size = op.table_size.value.data if op.table_size is not None else 1024
     if kind in ("relu", "linear"):
         return Cost(0, 1, 0, n * convert_lut(in_t, out_t), _bits(op.result), 0)
-    if kind == "softmax":  # exp table, sum, inverse table, one multiply per output (the emitted tables)
-        t = softmax_tables(in_t, n, table_size=None if op.table_size is None else size)
+    if kind == "softmax":  # exp table (partitioned: a LUT ROM per element), sum, inverse table, a multiply per output
+        t = softmax_tables(in_t, n, table_size=None if op.table_size is None else size)  # the emitted tables
         dsp1, lut1 = mult_cost(t.exp_t.width, t.inv_t.width)
-        bram = _table_bram(t.exp_size, t.exp_t.width, n) + _table_bram(t.inv_size, t.inv_t.width, 1)
-        return Cost(TABLE_LATENCY[kind], 1, n * dsp1, n * (lut1 + in_t.width + out_t.width), 2 * _bits(op.result), bram)
-    return Cost(TABLE_LATENCY[kind], 1, 0, n * in_t.width, _bits(op.result), _table_bram(size, out_t.width, n))
+        lut = n * (lut1 + in_t.width + out_t.width + _lut_rom(t.exp_size, t.exp_t.width))
+        return Cost(TABLE_LATENCY[kind], 1, n * dsp1, lut, 2 * _bits(op.result), _table_bram(t.inv_size, t.inv_t.width, 1))
+    return Cost(TABLE_LATENCY[kind], 1, 0, n * (in_t.width + _lut_rom(size, out_t.width)), _bits(op.result), 0)
 
 
 def _element_type(k: int, i: int, f: int, op) -> FixedType | None:

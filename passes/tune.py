@@ -23,9 +23,10 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
-from passes.cost_model import RESOURCES, Cost, ModelCost, divisors, knobs
+from passes.cost_model import RESOURCES, Cost, ModelCost
 from passes.registry import register_pass
-from passes.unroll import default_factor, set_schedule
+from passes.unroll import set_schedule
+from spx_ir.schedule import default_factor, divisors, knobs
 from spx_ir.text import SpxError
 
 

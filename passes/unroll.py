@@ -4,10 +4,9 @@ Knobs: sparse_conv2d has pixel_parallel (over the N slots), filter_parallel (Co)
 channel_parallel (Ci); input_reduce, sparse_activation, sparse_pool2d and sparse_flatten have
 pixel_parallel (N); dense has reuse_factor (over n_in*n_out products). An option (`pixel`,
 `filter`, `channel`, `reuse`) sets that knob on every op that has it (only on the op labelled
-`layer=...` when given); a knob left unset keeps the value already in the IR, or else gets the
-published designs' schedule: fully parallel (factor = trip count, reuse 1), except input_reduce,
-whose N slot searches form a dependence chain that unrolling only replicates (~100k LUTs per
-copy) without shortening, so its default is pixel_parallel = 1 as in the published designs.
+`layer=...` when given); a knob left unset keeps the value already in the IR, or else gets its
+default (spx_ir.schedule: the published designs' schedule, the one an absent knob means to the
+C++ target and the cost model too, so the pass never changes the design or its estimate).
 A factor must divide its trip count; otherwise the pass fails naming the op and the valid values.
 Idempotent. The C++ target reads these properties; so does the cost model.
 """
@@ -20,19 +19,13 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
 from xdsl.passes import ModulePass
 
-from passes.cost_model import divisors, knobs, op_labels
+from passes.cost_model import op_labels
 from passes.registry import register_pass
 from spx_ir import dialect as spx
+from spx_ir.schedule import default_factor, divisors, knobs
 from spx_ir.text import SpxError
 
 OPTION_KNOB = {"pixel": "pixel_parallel", "filter": "filter_parallel", "channel": "channel_parallel", "reuse": "reuse_factor"}
-
-
-def default_factor(op, knob: str, trip: int) -> int:
-    """The published designs' schedule: serial input search, everything else fully parallel."""
-    if knob == "reuse_factor" or isinstance(op, spx.InputReduceOp):
-        return 1
-    return trip
 
 
 def set_schedule(op, sched: dict[str, int]) -> None:

@@ -4,7 +4,8 @@ A sparse tensor is two SSA values: `feat : tensor<N x C x !spx.fixed<..>>` and
 `hash : tensor<N x 2 x uiB>` (1-based pixel coordinates, (0, 0) = empty slot).
 Every op result carries its fixed-point type; accumulator types are optional
 properties (absent = exact accumulation). Schedule properties (parallel factors,
-reuse factor) are optional too: absent means fully parallel, reuse factor 1.
+reuse factor, input_reduce's search) are optional too; what an absent one means is
+spx_ir.schedule's rule (one place for every target and pass).
 """
 
 from __future__ import annotations
@@ -160,6 +161,7 @@ ACTIVITY_VARIANTS = ("any", "channel0")      # input_reduce: a pixel is active i
 BIAS_VARIANTS = ("active", "nonzero")         # sparse_conv2d: bias at every active pixel / where the sum != 0
 INACTIVE_VARIANTS = ("skip", "zero")          # sparse_pool2d max: inactive window pixels skipped / count as 0
 HGQ_OVERFLOW_MODES = ("WRAP", "SAT", "SAT_SYM")
+INPUT_SEARCHES = ("tree", "stream")  # input_reduce hardware: priority tree per slot | raster scan
 
 
 def _shape(op: IRDLOperation, value: SSAValue, what: str) -> tuple[int, ...]:
@@ -458,6 +460,7 @@ class InputReduceOp(IRDLOperation):
     threshold = prop_def(FloatAttr)
     activity = opt_prop_def(StringAttr)
     pixel_parallel = opt_prop_def(IntegerAttr)
+    search = opt_prop_def(StringAttr)
     feat = result_def(TensorType)
     hash = result_def(TensorType)
     traits = traits_def(Pure())
@@ -490,6 +493,9 @@ class InputReduceOp(IRDLOperation):
         _variant(self, "activity", self.activity, ACTIVITY_VARIANTS)
         _assignable(self, (self.image.type.element_type.spec, self.feat.type.element_type.spec))
         _divides(self, "pixel_parallel", self.pixel_parallel, n)
+        if self.search is not None and self.search.data not in INPUT_SEARCHES:
+            raise VerifyException(f"{self.name}: unknown search '{self.search.data}', expected one of "
+                                  f"{', '.join(INPUT_SEARCHES)}")
 
 
 @irdl_op_definition

@@ -22,7 +22,7 @@ def test_lut_budget_on_the_tiny_model_in_ir_text():
         "spx.sparse_activation: pixel_parallel=4",
         "spx.sparse_pool2d: pixel_parallel=4",
         "spx.sparse_flatten: pixel_parallel=4",
-        "spx.dense: reuse_factor=6",
+        "spx.dense: reuse_factor=9",
     ]
     assert estimate(parse_module(text))[1].lut <= 2000
     assert print_module(run_pipeline(parse_module(text), "spx-tune{lut=2000}")) == text  # idempotent
@@ -63,7 +63,7 @@ def test_budget_and_target_together():
     ("spx-tune{dsp=0}", "error: pass 'spx-tune': no schedule fits dsp<=0; the most serial schedule the cost model knows "
                         "needs dsp=48 "),
     ("spx-tune{latency=100}", "error: pass 'spx-tune': no schedule meets latency<=100; the fastest schedule the search finds "
-                              "has dsp=5184 lut=450947 ff=211015 bram=1 latency=135 ii=83 (source=estimate)"),
+                              "has dsp=5184 lut=464084 ff=217111 bram=0 latency=135 ii=83 (source=estimate)"),
     ("spx-tune{dsp=100 latency=150}", "no schedule meets latency<=150; the fastest schedule the search finds within dsp<=100 has"),
     ("spx-tune{dsp=-1}", "error: pass 'spx-tune': option dsp=-1 must be an integer >= 0"),
     ("spx-tune{ii=0}", "error: pass 'spx-tune': option ii=0 must be an integer >= 1"),

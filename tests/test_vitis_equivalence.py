@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from xdsl.dialects.builtin import IntegerAttr, i64
+from xdsl.dialects.builtin import IntegerAttr, StringAttr, i64
 
 from codegen.numpy.emit import load as numpy_load
 from codegen.vitis.csim import load as csim_load
@@ -77,8 +77,12 @@ def image_builder(rng, name: str, input_t: FixedType | None = None):
 
 
 def input_reduce_model(rng):
+    """Four input_reduce ops, each as a priority tree or a raster scan (the `search` property)."""
     b, shape = image_builder(rng, "op_input_reduce")
-    return b.finish([sparse_input(b, rng, shape)[0] for _ in range(4)])
+    feats = [sparse_input(b, rng, shape)[0] for _ in range(4)]
+    for feat, search in zip(feats, rng.permutation(["tree", "stream", "tree", "stream"])):
+        feat.owner.search = StringAttr(str(search))
+    return b.finish(feats)
 
 
 def conv_model(rng):

@@ -2,7 +2,7 @@
 
 `load(module)` builds a cache entry (codegen.cache, kind `vitis-csim`) holding the project files, a
 small bridge (templates/csim_bridge.cpp: `extern "C"` entry points taking raw int64 events) and the
-shared library g++ made of them (-O2 -std=c++17, -Wall -Wextra -Werror). The entry's key covers every
+shared library g++ made of them (-O2 -std=c++14 as build_prj.tcl, -Wall -Wextra -Werror). The entry's key covers every
 one of those files' bytes, the compiler and its version, the flags and the ap_types headers; after
 loading, the library must report this module's IR hash and buffer sizes, or it is not used.
 Inputs are checked in Python (shape, dtype, NaN/Inf) and quantized exactly as the NumPy target does

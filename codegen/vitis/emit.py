@@ -34,14 +34,16 @@ from codegen.names import layer_identifiers, model_identifier
 from spx_ir.graph import layer_names
 from codegen.writer import OutputDir
 from spx_ir import dialect as spx
-from spx_ir.accum import op_accum_type
+from spx_ir.accum import op_accum_type, pool_average
 from spx_ir.builder import model_function
-from spx_ir.fixed import (INT64_WIDTH, FixedPointError, FixedType, check_assignable, accumulator_type, average_type,
+from spx_ir.fixed import (INT64_WIDTH, FixedPointError, FixedType, check_assignable,
                           product_type, quantize, sum_type, threshold_raw)
 from spx_ir.graph import topological_ops
+from spx_ir.schedule import schedule, search
 from spx_ir.tables import (DEFAULT_SIZE, SIGMOID_RANGE, TANH_RANGE, center_raw, index_type, sigmoid_fn,
                            sigmoid_table, softmax_diff_type, softmax_tables, tanh_table)
 from spx_ir.text import SpxError, print_module
+from codegen.vitis.toolchain import CXX_STD
 
 LIBRARY = Path(__file__).parent / "include" / "spx"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -301,13 +303,14 @@ class Model:
         self.body.extend(self._pending)
 
     def _input_reduce(self, op, layer: Layer) -> Layer:
+        sched = schedule(op)
         h, w, c = op.image.type.get_shape()
         n = op.n_max.value.data
         threshold = threshold_raw(op.threshold.value.data, _spec(op.image))
-        layer.kernel, layer.base = "spx::input_reduce", "spx::input_reduce_config"
+        layer.kernel, layer.base = f"spx::input_reduce_{search(op)}", "spx::input_reduce_config"
         layer.constants = [("unsigned", "height", h), ("unsigned", "width", w), ("unsigned", "n_chan", c),
                            ("unsigned", "n_max", n), ("long long", "threshold_raw", f"{threshold}LL"),
-                           ("unsigned", "pixel_parallel", _factor(op.pixel_parallel, n)),
+                           ("unsigned", "pixel_parallel", sched["pixel_parallel"]),
                            ("bool", "channel0_only", _cpp_bool(spx.variant(op, "activity") == "channel0"))]
         self._assigns((_spec(op.image), _spec(op.feat)))
         layer.args = [self._read(op.image), self._feat_out(op.feat), self._hash_out(op.hash)]
@@ -315,14 +318,15 @@ class Model:
         return layer
 
     def _sparse_conv2d(self, op, layer: Layer) -> Layer:
+        sched = schedule(op)
         n, ci = op.feat.type.get_shape()
         kh, kw, _, co = op.weight.type.get_shape()
         layer.kernel, layer.base = "spx::sparse_conv2d", "spx::sparse_conv2d_config"
         layer.constants = [("unsigned", "n_max", n), ("unsigned", "n_chan", ci), ("unsigned", "n_filt", co),
                            ("unsigned", "filt_height", kh), ("unsigned", "filt_width", kw),
-                           ("unsigned", "pixel_parallel", _factor(op.pixel_parallel, n)),
-                           ("unsigned", "filter_parallel", _factor(op.filter_parallel, co)),
-                           ("unsigned", "channel_parallel", _factor(op.channel_parallel, ci)),
+                           ("unsigned", "pixel_parallel", sched["pixel_parallel"]),
+                           ("unsigned", "filter_parallel", sched["filter_parallel"]),
+                           ("unsigned", "channel_parallel", sched["channel_parallel"]),
                            ("bool", "bias_nonzero", _cpp_bool(spx.variant(op, "bias_mode") == "nonzero"))]
         self._accumulation(op, op.feat)
         w, b = self._const(op.weight, "weight"), self._const(op.bias, "bias")
@@ -346,13 +350,14 @@ class Model:
                 ("long long", "zero_raw", f"{zero}LL")], table.name, [("index_t", index_type(half, size).cpp())]
 
     def _sparse_activation(self, op, layer: Layer) -> Layer:
+        sched = schedule(op)
         n, c = op.feat.type.get_shape()
         kind = op.kind.data
         layer.kernel = {"relu": "spx::sparse_relu", "linear": "spx::sparse_linear"}.get(
             kind, "spx::sparse_table_activation")
         layer.base = "spx::sparse_activation_config"
         layer.constants = [("unsigned", "n_max", n), ("unsigned", "n_chan", c),
-                           ("unsigned", "pixel_parallel", _factor(op.pixel_parallel, n))]
+                           ("unsigned", "pixel_parallel", sched["pixel_parallel"])]
         tables = []
         if kind in ("sigmoid", "tanh"):
             constants, table, types = self._table(op, op.feat, op.result)
@@ -366,43 +371,54 @@ class Model:
         return layer
 
     def _sparse_pool2d(self, op, layer: Layer) -> Layer:
+        sched = schedule(op)
         n, c = op.feat.type.get_shape()
         p = op.size.value.data
         in_t, out_t = _spec(op.feat), _spec(op.feat_out)
-        acc_t = accumulator_type(in_t, p * p)  # the exact member sum
+        avg = pool_average(in_t, out_t, p)  # the exact member sum, the division's constants
         layer.kernel, layer.base = "spx::sparse_pool2d", "spx::sparse_pool2d_config"
         layer.constants = [("unsigned", "n_max", n), ("unsigned", "n_chan", c), ("unsigned", "size", p),
                            ("unsigned", "height", op.height.value.data), ("unsigned", "width", op.width.value.data),
                            ("spx::pool_mode", "mode", f"spx::pool_{op.mode.data}"),
-                           ("unsigned", "pixel_parallel", _factor(op.pixel_parallel, n)),
-                           ("unsigned", "channel_parallel", _factor(op.channel_parallel, c)),
-                           ("bool", "inactive_zero", _cpp_bool(spx.variant(op, "inactive") == "zero"))]
-        wide_t = average_type(in_t, p, out_t)
-        if op.mode.data == "avg" and (wide_t.width > INT64_WIDTH or 2 * p.bit_length() - (out_t.frac_bits - in_t.frac_bits) > INT64_WIDTH):
+                           ("unsigned", "pixel_parallel", sched["pixel_parallel"]),
+                           ("unsigned", "channel_parallel", sched["channel_parallel"]),
+                           ("bool", "inactive_zero", _cpp_bool(spx.variant(op, "inactive") == "zero")),
+                           ("unsigned", "num_shift", avg.num_shift), ("unsigned long long", "den", f"{avg.den}ULL"),
+                           ("unsigned", "den_pow2", avg.den_pow2), ("unsigned", "recip_shift", avg.shift),
+                           ("unsigned", "num_bits", max(avg.n_max.bit_length(), 1)),
+                           ("unsigned", "mult_bits", avg.mult.bit_length()),
+                           ("long long", "offset", f"{avg.offset}LL"),
+                           ("long long", "offset_q", f"{avg.offset // avg.den}LL"),
+                           ("unsigned long long", "recip_mult", f"{avg.mult}ULL")]
+        if op.mode.data == "avg" and max(avg.wide_t.width, avg.n_max.bit_length() + 1, avg.den.bit_length() + 1,
+                                         avg.mult.bit_length()) > INT64_WIDTH:
             raise SpxError(f"error: vitis target: {self._layer_name}: average pooling of {in_t} into {out_t} needs "
-                           f"{wide_t.width}-bit integer division; the C++ kernel divides in 64 bits (narrow the types)")
-        self._assigns((wide_t, out_t) if op.mode.data == "avg" else (in_t, out_t))
-        layer.types = [("accum_t", acc_t.cpp()), ("wide_t", wide_t.cpp())]
+                           f"{avg.wide_t.width}-bit integer arithmetic; the C++ kernel computes in 64 bits "
+                           "(narrow the types)")
+        self._assigns((avg.wide_t, out_t) if op.mode.data == "avg" else (in_t, out_t))
+        layer.types = [("sum_t", avg.sum_t.cpp()), ("wide_t", avg.wide_t.cpp())]
         layer.args = [self._read(op.feat), self._read(op.hash), self._feat_out(op.feat_out),
                       self._hash_out(op.hash_out)]
         layer.template = [self._type(op.feat), self._type(op.hash), self._type(op.feat_out), self._type(op.hash_out)]
         return layer
 
     def _sparse_flatten(self, op, layer: Layer) -> Layer:
+        sched = schedule(op)
         n, c = op.feat.type.get_shape()
         layer.kernel, layer.base = "spx::sparse_flatten", "spx::sparse_flatten_config"
         layer.constants = [("unsigned", "n_max", n), ("unsigned", "n_chan", c),
                            ("unsigned", "height", op.height.value.data), ("unsigned", "width", op.width.value.data),
-                           ("unsigned", "pixel_parallel", _factor(op.pixel_parallel, n))]
+                           ("unsigned", "pixel_parallel", sched["pixel_parallel"])]
         layer.args = [self._read(op.feat), self._read(op.hash), self._feat_out(op.result)]
         layer.template = [self._type(op.feat), self._type(op.hash), self._type(op.result)]
         return layer
 
     def _dense(self, op, layer: Layer) -> Layer:
+        sched = schedule(op)
         n_in, n_out = op.weight.type.get_shape()
         layer.kernel, layer.base = "spx::dense", "spx::dense_config"
         layer.constants = [("unsigned", "n_in", n_in), ("unsigned", "n_out", n_out),
-                           ("unsigned", "reuse_factor", _factor(op.reuse_factor, 1)),
+                           ("unsigned", "reuse_factor", sched["reuse_factor"]),
                            ("unsigned", "block_factor", "n_in * n_out / reuse_factor")]
         self._accumulation(op, op.input)
         w, b = self._const(op.weight, "weight"), self._const(op.bias, "bias")
@@ -430,7 +446,7 @@ class Model:
         layer.kernel = "spx::sparse_quantize"
         layer.constants += [("unsigned", "n_max", n), ("unsigned", "n_chan", c),
                             ("unsigned", "height", op.height.value.data), ("unsigned", "width", op.width.value.data),
-                            ("unsigned", "pixel_parallel", _factor(op.pixel_parallel, n))]
+                            ("unsigned", "pixel_parallel", schedule(op)["pixel_parallel"])]
         layer.args = [self._read(op.feat), self._read(op.hash), self._feat_out(op.result), table.name]
         layer.template = [self._type(op.feat), self._type(op.hash), self._type(op.result)]
         return layer
@@ -487,10 +503,6 @@ def _spec(value: SSAValue) -> FixedType:
 
 def _cpp_bool(value: bool) -> str:
     return "true" if value else "false"
-
-
-def _factor(attr, full: int) -> int:
-    return attr.value.data if attr is not None else full
 
 
 def _traced_results(op, name: str):
@@ -654,8 +666,9 @@ def project_files(module: ModuleOp, model: Model | None = None, *, part: str = D
     files["tb_data/tb_output_raw.dat"] = _data_lines(y_raw)
     tb_code = output_code(model, " " * 8, "got.push_back({})")
     files[f"tb/{name}_test.cpp"] = _fill("testbench.cpp", name=name, **tb_code)
-    files["build_prj.tcl"] = _fill("build_prj.tcl", name=name, part=_tcl_word(part), clock_period=f"{clock_period:g}")
-    files["README.md"] = _fill("README.md", name=name, part=_tcl_word(part), clock_period=f"{clock_period:g}",
+    files["build_prj.tcl"] = _fill("build_prj.tcl", name=name, part=_tcl_word(part), clock_period=f"{clock_period:g}",
+                                   std=CXX_STD)
+    files["README.md"] = _fill("README.md", name=name, part=_tcl_word(part), clock_period=f"{clock_period:g}", std=CXX_STD,
                                version=spx_version(), n_events=len(x))
     return files
 

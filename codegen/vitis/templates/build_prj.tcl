@@ -16,8 +16,8 @@ set clock_period {{clock_period}}
 
 if {$opt(reset)} { open_project -reset {{name}}_prj } else { open_project {{name}}_prj }
 set_top {{name}}
-add_files firmware/{{name}}.cpp -cflags "-std=c++14"
-add_files -tb tb/{{name}}_test.cpp -cflags "-std=c++14"
+add_files firmware/{{name}}.cpp -cflags "-std={{std}}"
+add_files -tb tb/{{name}}_test.cpp -cflags "-std={{std}}"
 add_files -tb tb_data
 if {$opt(reset)} { open_solution -reset solution1 -flow_target vivado } else { open_solution solution1 -flow_target vivado }
 set_part $part

@@ -2,6 +2,13 @@
 //
 // Table contents come from spx_ir.tables (computed once in Python, emitted as raw integers); the
 // index rules here are that module's integer formulas, so every target agrees bit for bit.
+//
+// Structure: every loop fully unrolled (n_in elements at once). relu/linear: a compare and a
+// conversion per element, 0 cycles. sigmoid/tanh: one table read per element; the table is
+// partitioned completely (a LUT ROM every element reads at once), ~2 cycles. softmax: max tree,
+// n_in exp-table reads (partitioned), a sum, one inverse-table read, n_in multiplies of
+// exp_t x inv_t bits (exact widths, no 64-bit operands), a shift by at most kmax and the decision
+// rule (a compare-select per element); ~4 cycles.
 #ifndef SPX_ACTIVATION_H_
 #define SPX_ACTIVATION_H_
 
@@ -29,13 +36,10 @@ res_T table_value(data_T x, const table_T table[CONFIG_T::table_size]) {
 
 // ---------------------------------------------------------------- dense arrays
 
-struct activation_config {
-    static const unsigned n_in = 1;
-    static const unsigned table_size = 1024;
-    static const int half_range = 8;         // 8 for sigmoid, 4 for tanh
-    static const long long zero_raw = 0;     // raw of fn(0) in res_T
-    typedef ap_fixed<11, 5, AP_TRN, AP_SAT> index_t;
-};
+// Fields of a layer config: n_in (unsigned); tables also table_size (unsigned), half_range (int:
+// 8 for sigmoid, 4 for tanh), zero_raw (long long: raw of fn(0) in res_T) and type index_t (the
+// narrow TRN/SAT type x is converted to before indexing, spx_ir.tables.index_type).
+struct activation_config {};
 
 template <class data_T, class res_T, typename CONFIG_T>
 void linear(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
@@ -56,6 +60,7 @@ void relu(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
 template <class data_T, class res_T, typename CONFIG_T, class table_T>
 void table_activation(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
                       const table_T table[CONFIG_T::table_size]) {
+    #pragma HLS ARRAY_PARTITION variable=table complete
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
         #pragma HLS UNROLL
         res[i] = table_value<data_T, res_T, CONFIG_T>(data[i], table);
@@ -64,18 +69,11 @@ void table_activation(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_i
 
 // ---------------------------------------------------------------- softmax
 
-struct softmax_config {
-    static const unsigned n_in = 1;
-    static const unsigned exp_size = 2048, inv_size = 1024;
-    static const int exp_range = 16;
-    static const unsigned kmax = 0;       // floor(log2(n_in))
-    static const long long out_min_raw = 0;  // smallest raw of res_T
-    typedef ap_ufixed<18, 1, AP_RND> exp_t;
-    typedef ap_ufixed<18, 1, AP_RND> inv_t;
-    typedef ap_ufixed<36, 2> prod_t;      // exp_t * inv_t with kmax more fraction bits
-    typedef ap_ufixed<16, 6> diff_t;      // max(x) - x, exactly (spx_ir.tables.softmax_diff_type)
-    typedef ap_ufixed<12, 5, AP_TRN, AP_SAT> index_t;  // narrow exp-index type (index_type)
-};
+// Fields of a layer config: n_in, exp_size, inv_size, kmax (floor(log2(n_in))) (unsigned), exp_range
+// (int), out_min_raw (long long: smallest raw of res_T); types exp_t, inv_t (the tables' entries),
+// prod_t (exp_t * inv_t with kmax more fraction bits), diff_t (max(x) - x, exactly:
+// spx_ir.tables.softmax_diff_type) and index_t (narrow TRN/SAT exp-index type, index_type).
+struct softmax_config {};
 
 // p[k] = exp(x[k] - max x) / sum: exp by table, 1/sum by a mantissa-normalised table, then one
 // conversion into res_T, then the decision rule (spx_ir.tables, "Softmax", steps 1-6). All steps
@@ -83,7 +81,10 @@ struct softmax_config {
 template <class data_T, class res_T, typename CONFIG_T, class exp_table_T, class inv_table_T>
 void softmax(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
              const exp_table_T exp_table[CONFIG_T::exp_size], const inv_table_T inv_table[CONFIG_T::inv_size]) {
+    #pragma HLS ARRAY_PARTITION variable=exp_table complete
     typedef typename CONFIG_T::index_t index_t;
+    typedef ap_uint<CONFIG_T::exp_t::width> e_t;
+    typedef ap_uint<CONFIG_T::exp_t::width + CONFIG_T::inv_t::width + CONFIG_T::kmax> p_t;
     const int exp_shift = ilog2(CONFIG_T::exp_size) - ilog2(CONFIG_T::exp_range);
     const int fs = frac_bits<typename CONFIG_T::exp_t>(), si = ilog2(CONFIG_T::inv_size);
 
@@ -117,7 +118,10 @@ void softmax(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in],
     long long top = 0;  // raw result of the maxima
     for (unsigned k = 0; k < CONFIG_T::n_in; k++) {
         #pragma HLS UNROLL
-        res[k] = from_raw<typename CONFIG_T::prod_t>(e[k] * inv * (1LL << (CONFIG_T::kmax - ks)));
+        const p_t product = p_t(e_t(e[k])) * ap_uint<CONFIG_T::inv_t::width>(inv);
+        typename CONFIG_T::prod_t p;  // same width and signedness as p_t: the raw bits, no conversion
+        p.V = (product << (CONFIG_T::kmax - ks)).V;
+        res[k] = p;
         if (!lower[k]) top = to_raw(res[k]);
     }
     // decision rule: every element below the maximum ends strictly below the maxima's result

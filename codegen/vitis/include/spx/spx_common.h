@@ -27,6 +27,9 @@
 
 namespace spx {
 
+// Config structs: the kernels' *_config structs list the fields each layer's config must define and
+// define none of them, so a field the emitter misses or misspells fails to compile.
+
 // The value with raw integer `raw` (value = raw * 2^-F): sets the bits directly, so it is exact
 // (also used for zeros: no conversion code runs, whatever the type).
 // Weights and tables are stored as raw integers and read through this (free in hardware).
@@ -65,27 +68,25 @@ template <class T> long long scaled_floor(long long raw, long long offset, int s
 
 inline long long clamp(long long v, long long lo, long long hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
-// num / den (den > 0) rounded by quantization mode Q (spx_ir.fixed.divide_round).
-template <ap_q_mode Q> long long divide_round(long long num, long long den) {
-    long long q = num / den, rem = num % den;
-    if (rem < 0) {  // C++ truncates; make it floor with 0 <= rem < den
-        q -= 1;
-        rem += den;
-    }
-    const long long over = rem - (den - rem);  // sign of rem - den/2
-    const bool inexact = rem != 0, tie = inexact && over == 0, above = over > 0, negative = num < 0;
-    bool up = false;
+// Whether the floor quotient q of a division must be incremented to round by quantization mode Q
+// (spx_ir.fixed._round_increment): above = remainder > den/2, tie = remainder == den/2 (> 0).
+template <ap_q_mode Q> bool round_up(long long q, bool above, bool tie, bool inexact, bool negative) {
     switch (Q) {
-    case AP_TRN: up = false; break;
-    case AP_TRN_ZERO: up = inexact && negative; break;
-    case AP_RND: up = above || tie; break;
-    case AP_RND_ZERO: up = above || (tie && negative); break;
-    case AP_RND_INF: up = above || (tie && !negative); break;
-    case AP_RND_MIN_INF: up = above; break;
-    case AP_RND_CONV: up = above || (tie && (q & 1)); break;
+    case AP_TRN: return false;
+    case AP_TRN_ZERO: return inexact && negative;
+    case AP_RND: return above || tie;
+    case AP_RND_ZERO: return above || (tie && negative);
+    case AP_RND_INF: return above || (tie && !negative);
+    case AP_RND_MIN_INF: return above;
+    case AP_RND_CONV: return above || (tie && (q & 1));
     }
-    return q + (up ? 1 : 0);
+    return false;
 }
+
+// A schedule factor must divide its loop's trip count (also makes every factor a C++ use, so a
+// missing or misspelt config field fails g++, not only Vitis).
+#define SPX_CHECK_FACTOR(trip, factor) static_assert((factor) >= 1 && (trip) % (factor) == 0, \
+                                                     #factor " must divide " #trip)
 
 // Dataflow plumbing: a value read by several layers is cloned so that every array has one reader.
 template <class T, unsigned N> void clone(const T in[N], T out1[N], T out2[N]) {

@@ -4,6 +4,11 @@
 // res_T. The n_in * n_out products run in reuse_factor pipelined steps of n_in * n_out / reuse_factor
 // multiplications each (hls4ml's reuse factor); the step order keeps i ascending for every output,
 // so an explicit (narrow) accumulator type rounds and saturates exactly as the reference does.
+//
+// Structure: the step loop pipelined (II 1), each step block_factor multipliers reading the weights
+// reshaped cyclically by block_factor (one wide word per step); accumulators and biases partitioned.
+// Expected latency ~ reuse_factor - 1 + adder-tree depth, II = reuse_factor. The index arithmetic
+// divides the step counter by the constant n_out only.
 #ifndef SPX_DENSE_H_
 #define SPX_DENSE_H_
 
@@ -11,20 +16,18 @@
 
 namespace spx {
 
-struct dense_config {
-    static const unsigned n_in = 1, n_out = 1;
-    static const unsigned reuse_factor = 1;
-    static const unsigned block_factor = n_in * n_out / reuse_factor;  // multiplications per step
-    typedef ap_fixed<16, 6> weight_t;
-    typedef ap_fixed<16, 6> bias_t;
-    typedef ap_fixed<32, 16> accum_t;
-};
+// Fields of a layer config: n_in, n_out, reuse_factor, block_factor (n_in * n_out / reuse_factor:
+// multiplications per step) (unsigned); types weight_t, bias_t, accum_t.
+struct dense_config {};
 
 // weights [n_in][n_out] and biases [n_out] are raw integers of CONFIG_T::weight_t and bias_t.
 template <class data_T, class res_T, typename CONFIG_T, class weight_raw_T, class bias_raw_T>
 void dense(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_out],
            const weight_raw_T weights[CONFIG_T::n_in * CONFIG_T::n_out], const bias_raw_T biases[CONFIG_T::n_out]) {
+    SPX_CHECK_FACTOR(CONFIG_T::n_in * CONFIG_T::n_out, CONFIG_T::reuse_factor);
+    static_assert(CONFIG_T::block_factor * CONFIG_T::reuse_factor == CONFIG_T::n_in * CONFIG_T::n_out, "block_factor");
     #pragma HLS ARRAY_RESHAPE variable=weights cyclic factor=CONFIG_T::block_factor
+    #pragma HLS ARRAY_PARTITION variable=biases complete
     typename CONFIG_T::accum_t acc[CONFIG_T::n_out];
     #pragma HLS ARRAY_PARTITION variable=acc complete
     for (unsigned o = 0; o < CONFIG_T::n_out; o++) {

@@ -3,9 +3,17 @@
 // For an active slot i and filter o:  acc = b[o];  for each active slot j inside i's kernel window
 // (j ascending), for each input channel c (ascending):  acc += feat[j][c] * W[dh][dw][c][o];  then
 // out[i][o] = acc converted to res_T. bias_nonzero (the `bias_mode = "nonzero"` variant, exact accum_t
-// only): acc starts at 0 and the bias is added only if the sum of products is non-zero. Empty slots give 0. accum_t is the op's accumulator type
-// (by default wide enough that no step rounds or overflows). Cost: n_max^2 * n_chan * n_filt
-// multiplications, independent of the kernel size; the loops unroll by the op's parallel factors.
+// only): acc starts at 0 and the bias is added only if the sum of products is non-zero. Empty slots
+// give 0. accum_t is the op's accumulator type (by default wide enough that no step rounds or overflows).
+//
+// Structure: loops i (slots, unrolled by pixel_parallel = PP), o (filters, filter_parallel = FP),
+// j (slot pairs, fully unrolled), c (channels, channel_parallel = CP). One (i, o) output is a chain
+// of n_max * n_chan select-multiply-adds; PP * FP outputs are computed at once, each with
+// n_max * CP multipliers (all n_max * n_chan when CP = n_chan). Every product reads its weight at a
+// hash-dependent tap: the weights (and biases) are partitioned completely, so each read is a
+// Kh*Kw-way selection from registers/LUTs (the published kernels' offset if-chain), never a ROM port.
+// Expected latency = II ~ (n_max/PP) * (n_filt/FP) * (2 + cycles of the n_max * n_chan chain,
+// n_chan/CP sequential steps per pair when CP < n_chan); multipliers = PP * FP * n_max * CP.
 #ifndef SPX_SPARSE_CONV2D_H_
 #define SPX_SPARSE_CONV2D_H_
 
@@ -13,15 +21,9 @@
 
 namespace spx {
 
-struct sparse_conv2d_config {
-    static const unsigned n_max = 1, n_chan = 1, n_filt = 1;
-    static const unsigned filt_height = 1, filt_width = 1;
-    static const unsigned pixel_parallel = 1, filter_parallel = 1, channel_parallel = 1;
-    static const bool bias_nonzero = false;
-    typedef ap_fixed<16, 6> weight_t;
-    typedef ap_fixed<16, 6> bias_t;
-    typedef ap_fixed<32, 16> accum_t;
-};
+// Fields of a layer config: n_max, n_chan, n_filt, filt_height, filt_width, pixel_parallel,
+// filter_parallel, channel_parallel (unsigned), bias_nonzero (bool); types weight_t, bias_t, accum_t.
+struct sparse_conv2d_config {};
 
 // weights [filt_height][filt_width][n_chan][n_filt] and biases [n_filt] are raw integers of
 // CONFIG_T::weight_t and CONFIG_T::bias_t.
@@ -31,6 +33,11 @@ void sparse_conv2d(const data_T feat[CONFIG_T::n_max * CONFIG_T::n_chan], const 
                    const weight_raw_T weights[CONFIG_T::filt_height * CONFIG_T::filt_width * CONFIG_T::n_chan *
                                               CONFIG_T::n_filt],
                    const bias_raw_T biases[CONFIG_T::n_filt]) {
+    SPX_CHECK_FACTOR(CONFIG_T::n_max, CONFIG_T::pixel_parallel);
+    SPX_CHECK_FACTOR(CONFIG_T::n_filt, CONFIG_T::filter_parallel);
+    SPX_CHECK_FACTOR(CONFIG_T::n_chan, CONFIG_T::channel_parallel);
+    #pragma HLS ARRAY_PARTITION variable=weights complete
+    #pragma HLS ARRAY_PARTITION variable=biases complete
     typedef typename CONFIG_T::weight_t weight_t;
     const int pad_h = (CONFIG_T::filt_height - 1) / 2, pad_w = (CONFIG_T::filt_width - 1) / 2;
     for (unsigned i = 0; i < CONFIG_T::n_max; i++) {

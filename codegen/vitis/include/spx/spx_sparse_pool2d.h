@@ -5,6 +5,15 @@
 // (1-based); the other member slots become empty. avg = (exact member sum) / P^2 rounded ONCE into
 // res_T (its quantization mode, then its overflow mode); max = the largest member feature, and with
 // inactive_zero (the `inactive = "zero"` variant) at least 0 when the window has inactive pixels.
+//
+// Structure: pooled coordinates by a division by the constant P (all slots at once), then the slot
+// loop unrolled by pixel_parallel = PP; per slot a leader test against the earlier slots and, per
+// channel (unrolled by channel_parallel = CP), an n_max-input masked sum / max. avg divides by P^2 with NO divider: a shift
+// for the power-of-two part of the denominator and an exact reciprocal multiply for the odd part
+// (spx_ir.accum.pool_average, whose constants the config carries and whose exactness over the
+// bounded sum range tests/test_vitis_static.py proves), then a remainder for the rounding.
+// Expected latency = II ~ (n_max/PP) * (2 + cycles of an n_max chain); per slot and channel one
+// recip_mult multiplier (none when P is a power of two).
 #ifndef SPX_SPARSE_POOL2D_H_
 #define SPX_SPARSE_POOL2D_H_
 
@@ -14,28 +23,34 @@ namespace spx {
 
 enum pool_mode { pool_avg, pool_max };
 
-struct sparse_pool2d_config {
-    static const unsigned n_max = 1, n_chan = 1;
-    static const unsigned size = 2, height = 2, width = 2;  // input image height x width
-    static const pool_mode mode = pool_avg;
-    static const unsigned pixel_parallel = 1, channel_parallel = 1;
-    static const bool inactive_zero = false;
-    typedef ap_fixed<16, 6> accum_t;  // holds any sum of size^2 inputs (same fraction bits)
-    typedef ap_fixed<32, 16> wide_t;  // signed, res_T's fraction bits: holds the rounded average
-};
+// Fields of a layer config: n_max, n_chan, size, height, width (the input image), pixel_parallel,
+// channel_parallel (unsigned); mode (pool_mode); inactive_zero (bool); types sum_t (exact member sum), wide_t (res_T's fraction bits,
+// holds every rounded average); avg constants of spx_ir.accum.pool_average: num_shift, den, den_pow2,
+// recip_shift, num_bits, mult_bits (unsigned), offset, offset_q (long long: offset / den),
+// recip_mult (unsigned long long).
+struct sparse_pool2d_config {};
 
-template <class data_T, class res_T, typename CONFIG_T> res_T pool_average(typename CONFIG_T::accum_t sum) {
-    const int shift = frac_bits<res_T>() - frac_bits<data_T>();
-    const long long den = CONFIG_T::size * CONFIG_T::size;
-    // sum * 2^shift / den with the scale moved into the denominator when shift < 0
-    const long long q = shift >= 0 ? divide_round<res_T::qmode>(shift_left(to_raw(sum), shift), den)
-                                   : divide_round<res_T::qmode>(to_raw(sum), shift_left(den, -shift));
-    return res_T(from_raw<typename CONFIG_T::wide_t>(q));
+// round(sum * 2^num_shift / den) into res_T, exactly (spx_ir.fixed.divide_round), by shifts and
+// the reciprocal multiply on n = num + offset >= 0.
+template <class res_T, typename CONFIG_T> res_T pool_average(typename CONFIG_T::sum_t sum) {
+    typedef ap_uint<CONFIG_T::num_bits> num_t;
+    typedef ap_uint<CONFIG_T::num_bits + CONFIG_T::mult_bits> prod_t;
+    const long long num = to_raw(sum) * (1LL << CONFIG_T::num_shift);
+    const num_t n = num + CONFIG_T::offset;
+    const prod_t prod = prod_t(n >> CONFIG_T::den_pow2) * ap_uint<CONFIG_T::mult_bits>(CONFIG_T::recip_mult);
+    const num_t q = prod >> CONFIG_T::recip_shift;  // floor(n / den)
+    const num_t rem = n - q * CONFIG_T::den;        // in [0, den)
+    const long long floor_q = (long long)q.to_uint64() - CONFIG_T::offset_q;
+    const bool inexact = rem != 0, tie = inexact && 2 * rem == CONFIG_T::den, above = 2 * rem > CONFIG_T::den;
+    const long long rounded = floor_q + (round_up<res_T::qmode>(floor_q, above, tie, inexact, num < 0) ? 1 : 0);
+    return res_T(from_raw<typename CONFIG_T::wide_t>(rounded));
 }
 
 template <class data_T, class hash_T, class res_T, class hash_res_T, typename CONFIG_T>
 void sparse_pool2d(const data_T feat[CONFIG_T::n_max * CONFIG_T::n_chan], const hash_T hash[CONFIG_T::n_max * 2],
                    res_T res[CONFIG_T::n_max * CONFIG_T::n_chan], hash_res_T hash_res[CONFIG_T::n_max * 2]) {
+    SPX_CHECK_FACTOR(CONFIG_T::n_max, CONFIG_T::pixel_parallel);
+    SPX_CHECK_FACTOR(CONFIG_T::n_chan, CONFIG_T::channel_parallel);
     const unsigned P = CONFIG_T::size, out_h = CONFIG_T::height / P, out_w = CONFIG_T::width / P;
     unsigned ph[CONFIG_T::n_max], pw[CONFIG_T::n_max];
     bool valid[CONFIG_T::n_max];
@@ -61,7 +76,7 @@ void sparse_pool2d(const data_T feat[CONFIG_T::n_max * CONFIG_T::n_chan], const 
         for (unsigned c = 0; c < CONFIG_T::n_chan; c++) {
             #pragma HLS UNROLL factor=CONFIG_T::channel_parallel
             unsigned members = 0;
-            typename CONFIG_T::accum_t sum = from_raw<typename CONFIG_T::accum_t>(0);
+            typename CONFIG_T::sum_t sum = from_raw<typename CONFIG_T::sum_t>(0);
             data_T best = feat[i * CONFIG_T::n_chan + c];
             for (unsigned j = 0; j < CONFIG_T::n_max; j++) {
                 #pragma HLS UNROLL
@@ -72,7 +87,7 @@ void sparse_pool2d(const data_T feat[CONFIG_T::n_max * CONFIG_T::n_chan], const 
                 if (v > best) best = v;
             }
             if (CONFIG_T::inactive_zero && members < P * P && best < 0) best = from_raw<data_T>(0);
-            const res_T pooled = CONFIG_T::mode == pool_avg ? pool_average<data_T, res_T, CONFIG_T>(sum) : res_T(best);
+            const res_T pooled = CONFIG_T::mode == pool_avg ? pool_average<res_T, CONFIG_T>(sum) : res_T(best);
             res[i * CONFIG_T::n_chan + c] = leader ? pooled : from_raw<res_T>(0);
         }
     }
