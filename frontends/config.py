@@ -192,17 +192,10 @@ def apply_schedule(op, cfg: LayerConfig) -> None:
     from xdsl.dialects.builtin import IntegerAttr, i64
 
     from spx_ir import dialect as spx
+    from spx_ir.schedule import knobs
 
     def trip(knob: str) -> int | None:
-        if isinstance(op, spx.SparseConv2DOp):
-            n, ci = op.feat.type.get_shape()
-            return {"pixel_parallel": n, "filter_parallel": op.weight.type.get_shape()[3], "channel_parallel": ci}.get(knob)
-        if isinstance(op, spx.InputReduceOp):
-            return op.n_max.value.data if knob == "pixel_parallel" else None
-        if isinstance(op, (spx.SparseActivationOp, spx.SparsePool2DOp, spx.SparseFlattenOp, spx.SparseQuantizeOp)):
-            n, c = op.feat.type.get_shape()
-            return {"pixel_parallel": n, "channel_parallel": c}.get(knob)
-        return None
+        return knobs(op).get(knob)  # the one rule of spx_ir.schedule
 
     def set_factor(knob: str, value: int) -> None:
         if not hasattr(op, knob) or trip(knob) is None:

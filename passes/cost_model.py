@@ -20,7 +20,7 @@ configurations, predict the 8th). T = clock period (ns), cyc(x) = ceil(x / T):
                  each with a Kh*Kw-way weight selection from the completely partitioned weights (a LUT
                  ROM of ceil(Kh*Kw/64) LUTs per bit) and an adder of the accumulator width, + a hash
                  compare per pair.
-  sparse_pool2d  latency = II = (N/pp) * (2 + cyc(N * step)); avg: per slot and channel the emitted
+  sparse_pool2d  latency = II = (N/pp)*(C/cp) * (2 + cyc(N * step)); avg: per slot and channel the emitted
                  reciprocal multiply (spx_ir.accum.pool_average: none when P^2 * 2^k, else n_bits x
                  mult_bits) + offset/remainder/rounding adders; LUT per slot pair: coordinate compare +
                  C masked adds.
@@ -226,7 +226,7 @@ def _sparse_activation(op: spx.SparseActivationOp, s: Mapping[str, int], clock: 
 
 def _sparse_pool2d(op: spx.SparsePool2DOp, s: Mapping[str, int], clock: float) -> Cost:
     n, c = op.feat.type.get_shape()
-    pp, p = s["pixel_parallel"], op.size.value.data
+    pp, cp, p = s["pixel_parallel"], s["channel_parallel"], op.size.value.data
     in_t, out_t = _elem(op.feat), _elem(op.feat_out)
     dsp1 = lut1 = 0
     if op.mode.data == "avg":  # shift + the emitted reciprocal multiply (none for powers of two)
@@ -234,11 +234,11 @@ def _sparse_pool2d(op: spx.SparsePool2DOp, s: Mapping[str, int], clock: float) -
         if avg.den_odd > 1:
             dsp1, lut1 = mult_cost(avg.n_max.bit_length(), avg.mult.bit_length())
         lut1 += 2 * avg.n_max.bit_length()  # offset add, remainder and rounding compare
-    latency = _rolled(n // pp, 2 + _cyc(n * (T_CHAIN + T_CHAIN_BIT * in_t.width), clock))
+    latency = _rolled((n // pp) * (c // cp), 2 + _cyc(n * (T_CHAIN + T_CHAIN_BIT * in_t.width), clock))
     hash_bits = op.hash.type.element_type.width.data
-    lut = pp * n * (2 * hash_bits + c * in_t.width) + pp * c * (lut1 + convert_lut(in_t, out_t))
-    ff = round(K_POOL_FF * pp * n * c * in_t.width) + _bits(op.feat_out)
-    return Cost(latency, latency, pp * c * dsp1, lut, ff, 0)
+    lut = pp * n * (2 * hash_bits + cp * in_t.width) + pp * cp * (lut1 + convert_lut(in_t, out_t))
+    ff = round(K_POOL_FF * pp * n * cp * in_t.width) + _bits(op.feat_out)
+    return Cost(latency, latency, pp * cp * dsp1, lut, ff, 0)
 
 
 def _sparse_flatten(op: spx.SparseFlattenOp, s: Mapping[str, int], clock: float) -> Cost:
@@ -302,7 +302,7 @@ def _quantize(op, s: Mapping[str, int], clock: float) -> Cost:
         lut = sum(convert_lut(in_t, t) for t in (_element_type(k, i, f, op) for k, i, f in triples) if t is not None)
         return Cost(0, 1, 0, lut, _bits(op.result), 0)
     n, c = op.feat.type.get_shape()
-    pp = op.pixel_parallel.value.data if op.pixel_parallel is not None else n
+    pp = s["pixel_parallel"]
     rom = math.ceil(len(triples) / c * 18 / 64)  # one channel's (k, i, f) entries, 6 bits each, LUT6 ROMs
     shifts = max((f for _, _, f in triples), default=0) - min((f for _, _, f in triples), default=0) + 1
     per_element = rom + in_t.width * max(1, math.ceil(math.log2(shifts))) + convert_lut(in_t, out_t) + out_t.width

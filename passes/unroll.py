@@ -1,7 +1,8 @@
 """spx-unroll: set every op's schedule properties (parallel factors, reuse factor) explicitly.
 
 Knobs: sparse_conv2d has pixel_parallel (over the N slots), filter_parallel (Co) and
-channel_parallel (Ci); input_reduce, sparse_activation, sparse_pool2d and sparse_flatten have
+channel_parallel (Ci); sparse_pool2d has pixel_parallel and channel_parallel (C); input_reduce,
+sparse_activation, sparse_flatten and sparse_quantize have
 pixel_parallel (N); dense has reuse_factor (over n_in*n_out products). An option (`pixel`,
 `filter`, `channel`, `reuse`) sets that knob on every op that has it (only on the op labelled
 `layer=...` when given); a knob left unset keeps the value already in the IR, or else gets its

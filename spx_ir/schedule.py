@@ -2,7 +2,7 @@
 
 Every op with a loop over slots, filters, channels or products has schedule knobs (optional
 properties): `pixel_parallel` (slots), `filter_parallel` (sparse_conv2d's Co), `channel_parallel`
-(sparse_conv2d's Ci) and `reuse_factor` (dense's n_in*n_out products), plus input_reduce's `search`
+(sparse_conv2d's Ci, sparse_pool2d's C) and `reuse_factor` (dense's n_in*n_out products), plus input_reduce's `search`
 ("tree" | "stream"). A parallel factor is the number of loop iterations run at once (it divides the
 trip count); the reuse factor is the number of sequential steps. `schedule(op)` is what the C++
 target emits, what the cost model estimates and what spx-unroll writes when it makes a schedule
@@ -29,7 +29,10 @@ def knobs(op: Operation) -> dict[str, int]:
     if isinstance(op, spx.SparseConv2DOp):
         n, ci = op.feat.type.get_shape()
         return {"pixel_parallel": n, "filter_parallel": op.weight.type.get_shape()[3], "channel_parallel": ci}
-    if isinstance(op, spx.InputReduceOp | spx.SparseActivationOp | spx.SparsePool2DOp | spx.SparseFlattenOp):
+    if isinstance(op, spx.SparsePool2DOp):
+        n, c = op.feat.type.get_shape()
+        return {"pixel_parallel": n, "channel_parallel": c}
+    if isinstance(op, spx.InputReduceOp | spx.SparseActivationOp | spx.SparseFlattenOp | spx.SparseQuantizeOp):
         return {"pixel_parallel": op.hash.type.get_shape()[0]}
     if isinstance(op, spx.DenseOp):
         n_in, n_out = op.weight.type.get_shape()

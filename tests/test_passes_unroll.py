@@ -25,7 +25,7 @@ def test_default_is_the_published_fully_parallel_schedule():
         "spx.input_reduce: pixel_parallel=1",  # serial priority search, as published
         "spx.sparse_conv2d: pixel_parallel=4 filter_parallel=2 channel_parallel=1",
         "spx.sparse_activation: pixel_parallel=4",
-        "spx.sparse_pool2d: pixel_parallel=4",
+        "spx.sparse_pool2d: pixel_parallel=4 channel_parallel=2",
         "spx.sparse_flatten: pixel_parallel=4",
         "spx.dense: reuse_factor=1",
     ]
@@ -39,7 +39,7 @@ def test_options_set_every_op_that_has_the_knob():
         "spx.input_reduce: pixel_parallel=2",
         "spx.sparse_conv2d: pixel_parallel=2 filter_parallel=1 channel_parallel=1",
         "spx.sparse_activation: pixel_parallel=2",
-        "spx.sparse_pool2d: pixel_parallel=2",
+        "spx.sparse_pool2d: pixel_parallel=2 channel_parallel=2",
         "spx.sparse_flatten: pixel_parallel=2",
         "spx.dense: reuse_factor=4",
     ]

@@ -88,6 +88,13 @@ template <ap_q_mode Q> bool round_up(long long q, bool above, bool tie, bool ine
 #define SPX_CHECK_FACTOR(trip, factor) static_assert((factor) >= 1 && (trip) % (factor) == 0, \
                                                      #factor " must divide " #trip)
 
+// num / 2^shift (shift >= 1) rounded by quantization mode Q (spx_ir.fixed.divide_round for a
+// power-of-two divisor), by a shift and a mask: no divider.
+template <ap_q_mode Q> long long shift_round(long long num, int shift) {
+    const long long q = num >> shift, rem = num & ((1LL << shift) - 1), half = 1LL << (shift - 1);
+    return q + (round_up<Q>(q, rem > half, rem == half, rem != 0, num < 0) ? 1 : 0);
+}
+
 // Dataflow plumbing: a value read by several layers is cloned so that every array has one reader.
 template <class T, unsigned N> void clone(const T in[N], T out1[N], T out2[N]) {
     for (unsigned i = 0; i < N; i++) {
