@@ -382,19 +382,21 @@ class Model:
                            ("spx::pool_mode", "mode", f"spx::pool_{op.mode.data}"),
                            ("unsigned", "pixel_parallel", sched["pixel_parallel"]),
                            ("unsigned", "channel_parallel", sched["channel_parallel"]),
-                           ("bool", "inactive_zero", _cpp_bool(spx.variant(op, "inactive") == "zero")),
-                           ("unsigned", "num_shift", avg.num_shift), ("unsigned long long", "den", f"{avg.den}ULL"),
-                           ("unsigned", "den_pow2", avg.den_pow2), ("unsigned", "recip_shift", avg.shift),
-                           ("unsigned", "num_bits", max(avg.n_max.bit_length(), 1)),
-                           ("unsigned", "mult_bits", avg.mult.bit_length()),
-                           ("long long", "offset", f"{avg.offset}LL"),
-                           ("long long", "offset_q", f"{avg.offset // avg.den}LL"),
-                           ("unsigned long long", "recip_mult", f"{avg.mult}ULL")]
-        if op.mode.data == "avg" and max(avg.wide_t.width, avg.n_max.bit_length() + 1, avg.den.bit_length() + 1,
-                                         avg.mult.bit_length()) > INT64_WIDTH:
-            raise SpxError(f"error: vitis target: {self._layer_name}: average pooling of {in_t} into {out_t} needs "
-                           f"{avg.wide_t.width}-bit integer arithmetic; the C++ kernel computes in 64 bits "
-                           "(narrow the types)")
+                           ("bool", "inactive_zero", _cpp_bool(spx.variant(op, "inactive") == "zero"))]
+        if op.mode.data == "avg":
+            if max(avg.wide_t.width, avg.n_max.bit_length() + 1, avg.den.bit_length() + 1,
+                   avg.mult.bit_length()) > INT64_WIDTH:
+                raise SpxError(f"error: vitis target: {self._layer_name}: average pooling of {in_t} into {out_t} "
+                               f"needs {avg.wide_t.width}-bit integer arithmetic; the C++ kernel computes in 64 bits "
+                               "(narrow the types)")
+            layer.constants += [("unsigned", "num_shift", avg.num_shift), ("unsigned", "den_pow2", avg.den_pow2),
+                                ("unsigned", "recip_shift", avg.shift),
+                                ("unsigned", "num_bits", max(avg.n_max.bit_length(), 1)),
+                                ("unsigned", "mult_bits", avg.mult.bit_length()),
+                                ("unsigned long long", "den", f"{avg.den}ULL"),
+                                ("unsigned long long", "recip_mult", f"{avg.mult}ULL"),
+                                ("long long", "offset", f"{avg.offset}LL"),
+                                ("long long", "offset_q", f"{avg.offset // avg.den}LL")]
         self._assigns((avg.wide_t, out_t) if op.mode.data == "avg" else (in_t, out_t))
         layer.types = [("sum_t", avg.sum_t.cpp()), ("wide_t", avg.wide_t.cpp())]
         layer.args = [self._read(op.feat), self._read(op.hash), self._feat_out(op.feat_out),

@@ -17,6 +17,8 @@
 #ifndef SPX_SPARSE_POOL2D_H_
 #define SPX_SPARSE_POOL2D_H_
 
+#include <type_traits>
+
 #include "spx_common.h"
 
 namespace spx {
@@ -24,10 +26,10 @@ namespace spx {
 enum pool_mode { pool_avg, pool_max };
 
 // Fields of a layer config: n_max, n_chan, size, height, width (the input image), pixel_parallel,
-// channel_parallel (unsigned); mode (pool_mode); inactive_zero (bool); types sum_t (exact member sum), wide_t (res_T's fraction bits,
-// holds every rounded average); avg constants of spx_ir.accum.pool_average: num_shift, den, den_pow2,
-// recip_shift, num_bits, mult_bits (unsigned), offset, offset_q (long long: offset / den),
-// recip_mult (unsigned long long).
+// channel_parallel (unsigned); mode (pool_mode); inactive_zero (bool); types sum_t (exact member
+// sum), wide_t (res_T's fraction bits, holds every rounded average). mode == pool_avg only: the
+// constants of spx_ir.accum.pool_average: num_shift, den_pow2, recip_shift, num_bits, mult_bits
+// (unsigned), den, recip_mult (unsigned long long), offset, offset_q (long long: offset / den).
 struct sparse_pool2d_config {};
 
 // round(sum * 2^num_shift / den) into res_T, exactly (spx_ir.fixed.divide_round), by shifts and
@@ -44,6 +46,18 @@ template <class res_T, typename CONFIG_T> res_T pool_average(typename CONFIG_T::
     const bool inexact = rem != 0, tie = inexact && 2 * rem == CONFIG_T::den, above = 2 * rem > CONFIG_T::den;
     const long long rounded = floor_q + (round_up<res_T::qmode>(floor_q, above, tie, inexact, num < 0) ? 1 : 0);
     return res_T(from_raw<typename CONFIG_T::wide_t>(rounded));
+}
+
+// One pooled value: the average of the member sum, or the best member (max). Chosen at compile time,
+// so a max layer's config needs no average constants.
+template <class res_T, typename CONFIG_T, class data_T>
+res_T pooled_value(typename CONFIG_T::sum_t sum, data_T, std::true_type) {
+    return pool_average<res_T, CONFIG_T>(sum);
+}
+
+template <class res_T, typename CONFIG_T, class data_T>
+res_T pooled_value(typename CONFIG_T::sum_t, data_T best, std::false_type) {
+    return res_T(best);
 }
 
 template <class data_T, class hash_T, class res_T, class hash_res_T, typename CONFIG_T>
@@ -87,7 +101,7 @@ void sparse_pool2d(const data_T feat[CONFIG_T::n_max * CONFIG_T::n_chan], const 
                 if (v > best) best = v;
             }
             if (CONFIG_T::inactive_zero && members < P * P && best < 0) best = from_raw<data_T>(0);
-            const res_T pooled = CONFIG_T::mode == pool_avg ? pool_average<res_T, CONFIG_T>(sum) : res_T(best);
+            const res_T pooled = pooled_value<res_T, CONFIG_T>(sum, best, std::integral_constant<bool, CONFIG_T::mode == pool_avg>());
             res[i * CONFIG_T::n_chan + c] = leader ? pooled : from_raw<res_T>(0);
         }
     }
