@@ -66,7 +66,7 @@ import math
 
 import numpy as np
 
-from spx_ir.fixed import INT64_WIDTH, FixedType, as_ints, convert, quantize
+from spx_ir.fixed import INT64_WIDTH, FixedType, as_ints, convert, product_type, quantize
 
 SIGMOID_RANGE = 8
 TANH_RANGE = 4
@@ -176,6 +176,13 @@ class SoftmaxTables:
         self.exp_range, self.exp_size, self.inv_size = exp_range, exp_size, inv_size
         self.exp_table, self.inv_table = exp_table, inv_table
         self.kmax = n.bit_length() - 1                  # floor(log2 K)
+
+    @property
+    def prod_t(self) -> FixedType:
+        """The type of e * inv * 2**(kmax - k_s) (step 5): exp_t * inv_t, exact, with kmax more
+        fraction bits (every target converts it into the result type once)."""
+        prod = product_type(self.exp_t, self.inv_t)
+        return FixedType(prod.width + self.kmax, prod.int_bits, signed=False)
 
     def resolution(self, out_quantum: float = 0.0) -> float:
         """Bound on |softmax_table - softmax_float| (module docstring), plus out_quantum."""

@@ -154,9 +154,7 @@ def _softmax(x, in_t, out_t, tables):
     e = tables.exp_table[softmax_exp_index(u, in_t, tables.exp_range, tables.exp_size)]
     idx, k = softmax_inv_index(e.sum(axis=-1, keepdims=True), tables)
     p = (e * tables.inv_table[idx]) << (tables.kmax - k)          # e * inv * 2**-k, common scale
-    prod_t = product_type(tables.exp_t, tables.inv_t)
-    p_t = FixedType(prod_t.width + tables.kmax, prod_t.int_bits, signed=False)
-    y, ov = convert_counting(p, p_t, out_t)
+    y, ov = convert_counting(p, tables.prod_t, out_t)
     return softmax_decide(y, u, out_t), ov
 
 

@@ -471,13 +471,11 @@ class Model:
         else:
             size = op.table_size.value.data if op.table_size is not None else None
             t = softmax_tables(_spec(op.input), n, table_size=size)
-            prod_t = product_type(t.exp_t, t.inv_t)
-            p_t = FixedType(prod_t.width + t.kmax, prod_t.int_bits, signed=False)  # as codegen/numpy/kernels.py
-            self._assigns((p_t, _spec(op.result)))
+            self._assigns((t.prod_t, _spec(op.result)))
             layer.constants += [("unsigned", "exp_size", t.exp_size), ("unsigned", "inv_size", t.inv_size),
                                 ("int", "exp_range", t.exp_range), ("unsigned", "kmax", t.kmax),
                                 ("long long", "out_min_raw", f"{_spec(op.result).min_raw}LL")]
-            layer.types = [("exp_t", t.exp_t.cpp()), ("inv_t", t.inv_t.cpp()), ("prod_t", p_t.cpp()),
+            layer.types = [("exp_t", t.exp_t.cpp()), ("inv_t", t.inv_t.cpp()), ("prod_t", t.prod_t.cpp()),
                            ("diff_t", softmax_diff_type(_spec(op.input)).cpp()),
                            ("index_t", index_type(t.exp_range, t.exp_size, signed=False).cpp())]
             for what, raw, spec in (("exp", t.exp_table, t.exp_t), ("inv", t.inv_table, t.inv_t)):
