@@ -1,7 +1,9 @@
 """Static check of a generated Vitis HLS project: the structure the cost model assumes, before Vitis.
 
 `check_project(dir)` reads firmware/<name>.cpp and the kernel library copied into firmware/spx/
-and returns the problems found (empty = passes), each `file:line: message`:
+(`check_files` does the same on the {path: text} of `codegen.vitis.emit.project_files`, which the
+test suite runs on every project it generates: tests/conftest.py) and returns the problems found
+(empty = passes), each `file:line: message`:
   - partitioning: every array read inside an unrolled or pipelined loop (or by a helper called from
     one) is partitioned or reshaped where it is declared: `complete`, or `cyclic`/`block` with the
     factor the reading loop unrolls by; a kernel parameter not partitioned in the kernel must come
@@ -16,9 +18,12 @@ as `for (...) {`), which the checks themselves keep honest on every generated pr
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import re
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,8 +83,14 @@ def _split_args(text: str) -> list[str]:
     return out + ([cur.strip()] if cur.strip() else [])
 
 
-def _functions(path: Path, rel: str) -> list[Function]:
-    text = _strip_comments(path.read_text())
+@functools.lru_cache(maxsize=64)
+def _parsed(source: str, rel: str) -> tuple[Function, ...]:
+    """The functions of one file (cached: the library headers are the same in every project)."""
+    return tuple(_functions(source, rel))
+
+
+def _functions(source: str, rel: str) -> list[Function]:
+    text = _strip_comments(source)
     funcs, pos = [], 0
     while (m := _FUNC.search(text, pos)) is not None:
         name = m[1]
@@ -188,13 +199,16 @@ def _where(f: Function, pos: int) -> str:
     return f"{f.file}:{f.body_line + f.body.count(chr(10), 0, pos)}"
 
 
-def check_sources(project: Path, name: str) -> list[str]:
-    """The partitioning, division and pragma checks (no compiler)."""
-    files = sorted((project / "firmware" / "spx").glob("*.h")) + [project / "firmware" / f"{name}.cpp"]
+def check_files(files: Mapping[str, str], name: str) -> list[str]:
+    """The partitioning, division and pragma checks (no compiler) of a project given as
+    {relative path: text} (as codegen.vitis.emit.project_files returns it)."""
+    rels = sorted(r for r in files if r.startswith("firmware/spx/") and r.endswith(".h")) + [f"firmware/{name}.cpp"]
+    if rels[-1] not in files:
+        return [f"{rels[-1]}: top function source not found"]
     funcs: dict[str, Function] = {}
-    for path in files:
-        for f in _functions(path, str(path.relative_to(project))):
-            funcs.setdefault(f.name, f)
+    for rel in rels:
+        for f in _parsed(files[rel], rel):
+            funcs.setdefault(f.name, copy.copy(f))
     problems = []
 
     # which parameters each function reads (through its callees too), to a fixed point
@@ -278,5 +292,6 @@ def check_project(project, *, compile: bool = True) -> list[str]:
     """Every problem found in the project at `project` (empty when it passes)."""
     project = Path(project)
     name = json.loads((project / "spx_project.json").read_text())["name"]
-    problems = check_sources(project, name)
+    firmware = [project / "firmware" / f"{name}.cpp", *sorted((project / "firmware" / "spx").glob("*.h"))]
+    problems = check_files({str(p.relative_to(project)): p.read_text() for p in firmware if p.is_file()}, name)
     return problems + (compile_check(project, name) if compile else [])
