@@ -12,6 +12,7 @@ from passes import run_pipeline
 from passes.cost_model import estimate, op_labels, report_table
 from spx_ir.graph import topological_ops
 from spx_ir.schedule import knobs, schedule, search
+from spx.cli import spx
 from spx_ir.text import parse_module, print_module
 from tests.ir_samples import every_op_model
 
@@ -71,3 +72,23 @@ def test_search_property_selects_the_kernel_and_the_estimate(tmp_path):
     assert stream.lut < tree.lut and stream.latency != tree.latency
     assert _calls(emit(module, tmp_path / "prj"), "every_op")[0] == "input_reduce_stream"
     assert "search = \"stream\"" in print_module(module)
+
+
+def _report_and_estimates(module, path: Path, capsys) -> tuple[str, list[str]]:
+    """`spx report` on the module's text, and the spx-estimate attributes of the parsed text."""
+    path.write_text(print_module(module))
+    assert spx(["report", str(path)]) == 0
+    out = capsys.readouterr().out
+    annotated = run_pipeline(parse_module(path.read_text()), "spx-estimate")
+    return out, [str(op.attributes["estimate"]) for op in annotated.walk() if "estimate" in op.attributes]
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_spx_report_and_spx_estimate_are_the_same_with_and_without_unroll(name, tmp_path, capsys):
+    report, estimates = _report_and_estimates(MODELS[name](), tmp_path / "plain.mlir", capsys)
+    assert len(estimates) > 5 and "latency" in report
+    same = _report_and_estimates(run_pipeline(MODELS[name](), "spx-unroll"), tmp_path / "unrolled.mlir", capsys)
+    assert same == (report, estimates)
+    # the comparison sees a schedule change: a different schedule gives different figures
+    other = _report_and_estimates(run_pipeline(MODELS[name](), "spx-unroll{filter=1}"), tmp_path / "other.mlir", capsys)
+    assert other[0] != report and other[1] != estimates
