@@ -13,7 +13,7 @@ hls4ml writes but that do not change what spx emits (IGNORED_*) are accepted and
 Schedule keys become the schedule attributes of the layer's ops (`apply_schedule`):
   PixelParallelFactor -> pixel_parallel       FiltParallelFactor -> filter_parallel (sparse_conv2d)
   ChanParallelFactor  -> channel_parallel     ParallelFactor     -> pixel_parallel (sparse ops)
-  Variant: tree | stream (input_reduce)       -> pixel_parallel = n_max | 1
+  Variant: tree | stream (input_reduce)       -> search = tree | stream (spx_ir.schedule)
   TableSize T (sigmoid, tanh, softmax)        -> table_size = T (a power of two in [2, 65536])
   ReuseFactor R: dense reuse_factor = R; on ops without a reuse attribute, the op's main parallel
   factor becomes trip / R (sparse_conv2d: filter_parallel = Co / R; other sparse ops:
@@ -41,7 +41,7 @@ IGNORED_LAYER_KEYS = ("Trace", "Strategy", "ConvImplementation", "Parallelizatio
 MODEL_KEYS = ("Precision", "ReuseFactor")
 IGNORED_MODEL_KEYS = ("Strategy", "BramFactor", "TraceOutput", "PipelineStyle", "PipelineInterval",
                       "ChannelsLastConversion", "TransposeOutputs")
-VARIANTS = {"tree": None, "stream": 1}  # input_reduce pixel_parallel (None: = n_max, all slots at once)
+VARIANTS = ("tree", "stream")  # input_reduce search structures (spx_ir.schedule.SEARCHES)
 
 
 class ConfigError(ValueError):
@@ -189,7 +189,7 @@ def _largest_divisor(trip: int, value: int) -> int:
 
 def apply_schedule(op, cfg: LayerConfig) -> None:
     """Sets the schedule attributes of one op from its layer's settings (see the module docstring)."""
-    from xdsl.dialects.builtin import IntegerAttr, i64
+    from xdsl.dialects.builtin import IntegerAttr, StringAttr, i64
 
     from spx_ir import dialect as spx
     from spx_ir.schedule import knobs
@@ -221,4 +221,4 @@ def apply_schedule(op, cfg: LayerConfig) -> None:
         op.table_size = IntegerAttr(size, i64)
     variant = cfg.variant()
     if variant is not None and isinstance(op, spx.InputReduceOp):
-        set_factor("pixel_parallel", VARIANTS[variant] or op.n_max.value.data)
+        op.search = StringAttr(variant)

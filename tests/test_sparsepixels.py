@@ -247,7 +247,7 @@ def test_hls4ml_schedule_keys_reach_the_ir():
     (flat,) = ops_of(module, spx_d.SparseFlattenOp)
     dense1 = next(op for op in ops_of(module, spx_d.DenseOp) if op.attributes["layer"].data.startswith("dense1"))
     n = reduce.n_max.value.data
-    assert reduce.pixel_parallel.value.data == 1
+    assert reduce.search.data == "stream" and reduce.pixel_parallel is None  # the raster scan
     assert conv.pixel_parallel.value.data == max(d for d in range(1, 5) if n % d == 0)
     assert conv.filter_parallel.value.data == 2
     assert pool.pixel_parallel.value.data == n  # 100 > N: the whole loop
@@ -256,7 +256,7 @@ def test_hls4ml_schedule_keys_reach_the_ir():
     assert dense1.reuse_factor.value.data == 4
     np.testing.assert_array_equal(numpy_load(module).predict(data["x"]), data["y"])  # schedules change no value
     tree = sparsepixels.load(path, {"LayerName": {"input_reduce": {"Variant": "tree"}, "conv1": {"ReuseFactor": 2}}})
-    assert ops_of(tree, spx_d.InputReduceOp)[0].pixel_parallel.value.data == n
+    assert ops_of(tree, spx_d.InputReduceOp)[0].search.data == "tree"
     assert ops_of(tree, spx_d.SparseConv2DOp)[0].filter_parallel.value.data == 2  # 4 filters / reuse 2
 
 
