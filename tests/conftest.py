@@ -16,11 +16,12 @@ import pytest
 def _static_check_every_project():
     from codegen.vitis import csim, emit
     from codegen.vitis.check import check_files
+    from codegen.vitis.model import Model
 
     original = emit.project_files
 
     def checked(module, model=None, **kwargs):
-        model = model or emit.Model(module)
+        model = model or Model(module)
         files = original(module, model, **kwargs)
         problems = check_files(files, model.name)
         assert not problems, "static check of the generated project:\n" + "\n".join(problems)

@@ -22,7 +22,7 @@ from xdsl.dialects.builtin import IntegerAttr, StringAttr, i64
 
 from codegen.numpy.emit import load as numpy_load
 from codegen.vitis.csim import load as csim_load
-from codegen.vitis.emit import Model
+from codegen.vitis.model import Model
 from spx_ir.accum import conv_terms, exact_sum_type
 from spx_ir.builder import ModelBuilder
 from spx_ir.fixed import OVERFLOW_MODES, QUANT_MODES, FixedType

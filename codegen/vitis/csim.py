@@ -23,7 +23,9 @@ import numpy as np
 from codegen import cache
 from codegen.events import batch
 from codegen.vitis import toolchain
-from codegen.vitis.emit import Model, _fill, output_code, project_files
+from codegen.vitis.emit import project_files
+from codegen.vitis.model import Model
+from codegen.vitis.render import _fill, output_code
 from codegen.writer import OutputDir
 from spx_ir.fixed import quantize, to_float
 from spx_ir.text import SpxError
