@@ -57,9 +57,10 @@ print(json.dumps(out))
 
 
 def run(tree: Path, events: int, variant: str = "tree", numpy: bool = False) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(tree), "SPX_CACHE": str(Path(tempfile.gettempdir()) / f"spx-bench-{os.getpid()}")}
     cmd = [sys.executable, "-c", CHILD, str(events), variant] + (["--numpy"] if numpy else [])
-    done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
+    with tempfile.TemporaryDirectory(prefix="spx-bench-") as cache:  # a fresh build, removed after
+        env = {**os.environ, "PYTHONPATH": str(tree), "SPX_CACHE": cache}
+        done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"error: timing {tree} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
