@@ -86,6 +86,7 @@ void input_reduce_tree(const data_T x[CONFIG_T::height * CONFIG_T::width * CONFI
 template <class data_T, class feat_T, class hash_T, typename CONFIG_T>
 void input_reduce_stream(const data_T x[CONFIG_T::height * CONFIG_T::width * CONFIG_T::n_chan],
                          feat_T feat[CONFIG_T::n_max * CONFIG_T::n_chan], hash_T hash[CONFIG_T::n_max * 2]) {
+    SPX_CHECK_FACTOR(CONFIG_T::n_max, CONFIG_T::pixel_parallel);  // not used by the scan, but set
     for (unsigned k = 0; k < CONFIG_T::n_max; k++) {
         #pragma HLS UNROLL
         hash[2 * k] = 0;
