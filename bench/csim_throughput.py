@@ -1,7 +1,7 @@
 """C-simulation throughput of the current Vitis kernels vs a baseline revision, the NumPy reference and
 hls4ml (neutrino sparse-l, N = 20, 8 bit, the calibration architecture of cost_model_calibration.py).
 
-The baseline (default: `main`) is exported with `git archive` into a temporary directory and timed
+The baseline (default: 33d1d7e, the last main commit with the kernels before issue 11) is exported with `git archive` into a temporary directory and timed
 in a child process on the same IR builder, weights and events, so old and new kernels run the same
 model. hls4ml's figures are read from bench/results/vs_hls4ml.md (measured by bench/vs_hls4ml.py on
 this machine; hls4ml takes minutes, so it is not re-run here). Median of 3 runs of 10,000 neutrino-
@@ -75,7 +75,7 @@ def hls4ml_rows() -> list[str]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--baseline", default="main")
+    ap.add_argument("--baseline", default="33d1d7e", help="git revision of the old kernels")
     ap.add_argument("--events", type=int, default=10000)
     args = ap.parse_args(argv)
     rev = subprocess.run(["git", "rev-parse", "--short", args.baseline], cwd=ROOT, capture_output=True, text=True).stdout.strip()
