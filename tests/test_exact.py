@@ -327,7 +327,7 @@ def test_an_unquantized_average_pool_output_is_exact_in_csim(n_convs, pool, out_
 
 @pytest.mark.parametrize("n_convs,pool,message", [
     (3, 2, r"the model output type fixed<80,41> is wider than 62 bits"),
-    (2, 4, r"pool: average pooling of fixed<57,29> into fixed<61,29> needs 66-bit integer division")])
+    (2, 4, r"pool: average pooling of fixed<57,29> into fixed<61,29> needs 66-bit integer arithmetic")])
 def test_an_average_pool_output_vitis_cannot_hold_is_refused_at_compile_time(tmp_path, capsys, n_convs, pool, message):
     """One line, exit 1, no project left; the NumPy target alone still compiles it and csim refuses in one line."""
     from spx.cli import spx as spx_cli

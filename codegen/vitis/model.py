@@ -323,10 +323,10 @@ class Model:
                            ("unsigned", "channel_parallel", sched["channel_parallel"]),
                            ("bool", "inactive_zero", _cpp_bool(spx.variant(op, "inactive") == "zero"))]
         if op.mode.data == "avg":
-            if max(avg.wide_t.width, avg.n_max.bit_length() + 1, avg.den.bit_length() + 1,
-                   avg.mult.bit_length()) > INT64_WIDTH:
+            need = max(avg.wide_t.width, avg.n_max.bit_length() + 1, avg.den.bit_length() + 1, avg.mult.bit_length())
+            if need > INT64_WIDTH:
                 raise SpxError(f"error: vitis target: {self._layer_name}: average pooling of {in_t} into {out_t} "
-                               f"needs {avg.wide_t.width}-bit integer arithmetic; the C++ kernel computes in 64 bits "
+                               f"needs {need}-bit integer arithmetic; the C++ kernel computes in 64 bits "
                                "(narrow the types)")
             layer.constants += [("unsigned", "num_shift", avg.num_shift), ("unsigned", "den_pow2", avg.den_pow2),
                                 ("unsigned", "recip_shift", avg.shift),
