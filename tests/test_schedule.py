@@ -92,3 +92,17 @@ def test_spx_report_and_spx_estimate_are_the_same_with_and_without_unroll(name, 
     # the comparison sees a schedule change: a different schedule gives different figures
     other = _report_and_estimates(run_pipeline(MODELS[name](), "spx-unroll{filter=1}"), tmp_path / "other.mlir", capsys)
     assert other[0] != report and other[1] != estimates
+
+
+def test_rtl_target_accepts_the_search_structure_as_a_vitis_choice():
+    """The rtl target lowers an input_reduce with `search` (e.g. from hls4ml's Variant) and lists it
+    among the schedule attributes it does not honour (its search is one fully parallel function)."""
+    from codegen.rtl.lower import SCHEDULE_NOTES, lower
+    from tests.test_rtl_models import tiny_model
+
+    module = tiny_model()
+    reduce_op = next(op for op in module.walk() if op.name == "spx.input_reduce")
+    reduce_op.search = StringAttr("stream")
+    functions = lower(module).functions
+    assert functions[0].op_name == "spx.input_reduce" and "search" in functions[0].ignored
+    assert "search" in SCHEDULE_NOTES

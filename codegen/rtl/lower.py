@@ -32,7 +32,7 @@ TOP = "spx_top"
 # implement yet) is refused.
 KNOWN_PROPERTIES = {
     "spx.const": {"value"},
-    "spx.input_reduce": {"n_max", "threshold", "pixel_parallel", "activity"},
+    "spx.input_reduce": {"n_max", "threshold", "pixel_parallel", "activity", "search"},
     "spx.sparse_conv2d": {"accum_type", "pixel_parallel", "filter_parallel", "channel_parallel", "bias_mode"},
     "spx.sparse_activation": {"kind", "table_size", "pixel_parallel"},
     "spx.sparse_pool2d": {"size", "mode", "height", "width", "pixel_parallel", "channel_parallel", "inactive"},
@@ -50,6 +50,7 @@ SCHEDULE_NOTES = {
     "filter_parallel": "XLS cannot express a partially unrolled filter loop in a function; fully parallel form used",
     "channel_parallel": "XLS cannot express a partially unrolled channel loop in a function; fully parallel form used",
     "reuse_factor": "XLS cannot share multipliers across cycles in a pipelined function; fully parallel form used (II=1)",
+    "search": "input_reduce's tree|stream structure is a Vitis kernel choice; the XLS function is one fully parallel search",
 }
 
 
