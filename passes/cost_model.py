@@ -45,6 +45,7 @@ designs accumulated narrowly where spx accumulates exactly, so spx's real LUTs c
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
@@ -255,10 +256,10 @@ def _dense(op: spx.DenseOp, s: Mapping[str, int], clock: float) -> Cost:
     latency = r - 1 + max(1, round(math.log2(max(n_in, 2)) * T_TREE / clock))
     if r == 1 and isinstance(op.weight.owner, spx.ConstOp):  # each product costs what its constant costs
         dsp = lut = terms = 0
-        for raw in op.weight.owner.value.get_values():
+        for raw, k in Counter(op.weight.owner.value.get_values()).items():  # equal constants cost alike
             if raw:  # plus one adder-tree input of the product's width + 2 (most tree adders are low)
                 d, l = _const_mult_cost(raw, w_t.width, x_t.width)
-                dsp, lut, terms = dsp + d, lut + l + x_t.width + abs(raw).bit_length() + 2, terms + 1
+                dsp, lut, terms = dsp + k * d, lut + k * (l + x_t.width + abs(raw).bit_length() + 2), terms + k
         bram = 0
     else:  # weights from a ROM (or an operand): n_in*n_out/R general multipliers
         terms = n_in * n_out // r
