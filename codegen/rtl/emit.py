@@ -92,11 +92,14 @@ def optimize(ir: str, top: str, timeout: float = OPT_TIMEOUT_S) -> tuple[str, st
 
 
 def codegen(ir: str, top: str, module_name: str, clock_ns: float, stages: int | None,
-            delay_model: str = DEFAULT_DELAY_MODEL) -> tuple[str, str]:
-    """(optimised IR, pipelined Verilog) of function `top` of an XLS IR package."""
+            delay_model: str = DEFAULT_DELAY_MODEL, times: dict | None = None) -> tuple[str, str]:
+    """(optimised IR, pipelined Verilog) of function `top` of an XLS IR package; `times` (if given)
+    receives the seconds of XLS's optimiser (`optimize`) and scheduler + Verilog codegen (`schedule`)."""
     import xls
 
+    t0 = time.time()
     opt, note = optimize(ir, top)
+    t1 = time.time()
     if note:
         print(f"warning: {module_name}: {note}", file=__import__("sys").stderr)
     pkg = xls.Package.parse_ir(opt)
@@ -113,7 +116,10 @@ def codegen(ir: str, top: str, module_name: str, clock_ns: float, stages: int | 
     except RuntimeError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SpxError(f"error: rtl target: XLS could not schedule {module_name} at {clock_ns} ns: {first}") from None
-    return opt, result.get_verilog_text()
+    verilog = result.get_verilog_text()
+    if times is not None:
+        times.update(optimize=round(t1 - t0, 2), schedule=round(time.time() - t1, 2))
+    return opt, verilog
 
 
 def build(module, clock_ns: float = DEFAULT_CLOCK_NS, stages: int | None = None,
@@ -126,7 +132,8 @@ def build(module, clock_ns: float = DEFAULT_CLOCK_NS, stages: int | None = None,
     def make(directory: Path) -> None:
         t0 = time.time()
         low = lower(module)
-        opt, verilog = codegen(low.ir, TOP, name, clock_ns, stages, delay_model)
+        times = {"lower": round(time.time() - t0, 2)}
+        opt, verilog = codegen(low.ir, TOP, name, clock_ns, stages, delay_model, times)
         meta = {
             "model": name, "module": name, "top_function": TOP,
             "clock_ns": clock_ns, "pipeline_stages": stages, "delay_model": delay_model,
@@ -135,7 +142,8 @@ def build(module, clock_ns: float = DEFAULT_CLOCK_NS, stages: int | None = None,
             "output_bits": low.output_bits,
             "functions": [{"layer": f.layer, "function": f.name, "op": f.op_name,
                            "ignored": {a: SCHEDULE_NOTES[a] for a in f.ignored}} for f in low.functions],
-            "xls_seconds": round(time.time() - t0, 2), "xls_version": _xls_version(),
+            "xls_seconds": round(time.time() - t0, 2), "xls_phase_seconds": times,
+            "xls_version": _xls_version(),
         }
         files = {f"{name}.ir": low.ir, f"{name}.opt.ir": opt, f"{name}.v": verilog,
                  "tb.cpp": (TEMPLATES / "tb.cpp").read_text(),

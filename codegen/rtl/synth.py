@@ -60,17 +60,29 @@ def parse_yosys(log: str) -> dict:
     return counts
 
 
-def yosys(verilog: str, module: str, timeout: float | None) -> tuple[dict, float]:
-    """(resources, seconds) of `synth_xilinx -family xcup` on one Verilog module."""
+YOSYS_SCRIPT = "read_verilog -sv top.v\nsynth_xilinx -family xcup -top {module} -flatten\ntee -o stat.txt stat\n"
+LTP = "ltp -noff\n"   # logic depth: ~25% of Yosys's time on big designs (14x14 neutrino: 140 of 600 s)
+
+
+def yosys(verilog: str, module: str, timeout: float | None, depth: bool = True,
+          cached: bool = False) -> tuple[dict, float]:
+    """(resources, seconds) of `synth_xilinx -family xcup` on one Verilog module, with Yosys's own peak
+    memory (`peak_mb`); `depth`: also the logic depth (`ltp -noff`). `cached`: reuse a result by content
+    (codegen/cache.py: the Verilog, the script, the Yosys version; the bench re-synthesizes the ops
+    that do not change with the image size once): such a result carries the seconds of the run that
+    produced it and `cached: True`. `spx synth` always runs Yosys (its --timeout then applies)."""
+    from codegen import cache
+
     require("yosys")
-    with tempfile.TemporaryDirectory(prefix="spx-yosys-") as tmp:
-        (Path(tmp) / "top.v").write_text(verilog)
-        script = (f"read_verilog -sv top.v\nsynth_xilinx -family xcup -top {module} -flatten\n"
-                  "tee -o stat.txt stat\nltp -noff\n")
-        (Path(tmp) / "synth.ys").write_text(script)
+    script = YOSYS_SCRIPT.format(module=module) + (LTP if depth else "")
+    material = {"verilog": verilog.encode(), "script": script, "yosys": tool_version("yosys")}
+
+    def build(directory: Path) -> None:
+        (directory / "top.v").write_text(verilog)
+        (directory / "synth.ys").write_text(script)
         t0 = time.time()
         try:
-            run = subprocess.run(["yosys", "-q", "-l", "yosys.log", "-s", "synth.ys"], cwd=tmp,
+            run = subprocess.run(["yosys", "-q", "-l", "yosys.log", "-s", "synth.ys"], cwd=directory,
                                  capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise ToolTimeout(f"yosys on {module} stopped after the {timeout:g} s timeout") from None
@@ -78,8 +90,24 @@ def yosys(verilog: str, module: str, timeout: float | None) -> tuple[dict, float
         if run.returncode != 0:
             err = [ln for ln in run.stderr.splitlines() if "ERROR" in ln] or run.stderr.splitlines() or ["?"]
             raise SpxError(f"error: yosys failed on {module}: {err[0].strip()}")
-        log = (Path(tmp) / "yosys.log").read_text()
-    return parse_yosys(log), seconds
+        log = (directory / "yosys.log").read_text()
+        res = parse_yosys(log)
+        peak = re.findall(r"MEM: ([\d.]+) MB peak", log)
+        res["peak_mb"] = float(peak[-1]) if peak else None
+        for name in ("top.v", "yosys.log"):
+            (directory / name).unlink()
+        (directory / "result.json").write_text(json.dumps({"res": res, "seconds": seconds}))
+
+    fresh = []
+    if cached:
+        entry = cache.entry("rtl-yosys", material, lambda directory: (fresh.append(1), build(directory)))
+        got = json.loads((entry / "result.json").read_text())
+    else:
+        with tempfile.TemporaryDirectory(prefix="spx-yosys-") as tmp:
+            build(Path(tmp))
+            fresh.append(1)
+            got = json.loads((Path(tmp) / "result.json").read_text())
+    return dict(got["res"], cached=not fresh), got["seconds"]
 
 
 def pipeline_stages(verilog: str) -> int:
