@@ -224,6 +224,18 @@ def table(rows: list[dict], versions: str, load: str) -> str:
                    f"{tool('xls')} | {tool('verilator')} | {tool('yosys')} |")
         for t in r["timeouts"] + ([r["error"]] if r.get("error") else []):
             out.append(f"|  | | NOT MEASURED: {t} |" + " |" * 18)
+    for n in (8, 20):  # the published designs: estimate, published, and the measured fit's extrapolation
+        if any(r["size"] == 63 and r["n"] == n and r.get("lut") for r in rows):
+            continue
+        e = estimate(neutrino(63, n))[1].as_dict()
+        p = published(n)
+        cs, vs = p.get("csynth", {}), p.get("vivado_synth", {})
+        ex = {k: (fit(rows, k), k) for k in ("lut", "ff")}
+        x = {k: ("-" if f is None or (f[2] is None and n != 8) else f"~{predict(f, 63 * 63, n):.3g} (fit)")
+             for k, (f, _) in ex.items()}
+        out.append(f"| 63x63 | {n} | not measured | {e['latency']} | {cs.get('latency_max', '-')} | - | {e['ii']} | "
+                   f"{cs.get('ii', '-')} | {x['lut']} | {e['lut']} | {vs.get('lut', '-')} | {x['ff']} | {e['ff']} | "
+                   f"{vs.get('ff', '-')} | - | {e['dsp']} | {vs.get('dsp', '-')} | - | - | - | - |")
     whole = [r for r in rows if r.get("whole")]
     if whole:
         out += ["", "Whole top through Yosys (check of the per-op sum; pipeline registers between ops included):", "",
@@ -320,7 +332,15 @@ def main(argv=None) -> int:
     ap.add_argument("--whole-yosys", default="", help="SIZE:N configurations whose whole top is synthesized too")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per tool run")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "rtl_seed_models"))
+    ap.add_argument("--from-json", help="only re-render the table and PNG from a previous run's JSON")
     args = ap.parse_args(argv)
+    if args.from_json:
+        data = json.loads(Path(args.from_json).read_text())
+        text = table(data["rows"], data["versions"], data["uptime"]) + f"\n`uptime` at the end: {data.get('end', '-')}.\n"
+        Path(args.out + ".md").write_text(text)
+        plot(data["rows"], Path(args.out + ".png"))
+        print(text)
+        return 0
     versions = f"{tool_version('verilator')}, {tool_version('yosys')}, xls-python {rtl_emit._xls_version()}"
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     configs = [(int(s), int(n)) for s in args.sizes.split(",") for n in args.n.split(",")]
