@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 from codegen.rtl import emit as rtl_emit  # noqa: E402
 from codegen.rtl.synth import ToolTimeout, pipeline_stages, verilator_timing, yosys  # noqa: E402
 from passes.cost_model import estimate  # noqa: E402
+from passes.rtl_cost_model import estimate as rtl_estimate  # noqa: E402
 from spx_ir.accum import conv_terms, exact_sum_type  # noqa: E402
 from spx_ir.builder import ModelBuilder  # noqa: E402
 from spx_ir.fixed import FixedType  # noqa: E402
@@ -205,37 +206,44 @@ def table(rows: list[dict], versions: str, load: str) -> str:
            f"Measured with {versions}. Machine: 2 cores shared with other jobs; `uptime` at the start: {load}.",
            "meas = measured (latency/II: Verilator on the whole model; LUT/FF/DSP/CARRY: Yosys "
            "`synth_xilinx -family xcup`, SUM OF THE OPS each scheduled by XLS and synthesized alone); "
-           "est = spx's estimate of the Vitis design (passes/cost_model.py); pub = published Vitis HLS csynth "
+           "rtl est = spx's estimate of this rtl design (passes/rtl_cost_model.py, fitted on bench/rtl_calibration.py's "
+           "small ops, not on these rows); vitis est = spx's estimate of its Vitis design (passes/cost_model.py); "
+           "pub = published Vitis HLS csynth "
            "latency/II and Vivado post-synthesis LUT/FF/DSP (../shared/calibration/neutrino.csv, 63x63 only). "
            "Yosys and Vivado count LUTs differently (Yosys maps wide muxes to LUT+MUXF7/8, no cross-boundary "
            "optimisation between ops here). Tool columns: seconds / peak MB.", "",
-           "| HxW | N | lat meas | est | pub | II meas | est | pub | LUT meas | est | pub | FF meas | est | pub "
-           "| DSP meas | est | pub | CARRY | XLS s / MB | Verilator s / MB | Yosys s / MB |",
-           "|---|---:|" + "---:|" * 19]
+           "| HxW | N | lat meas | rtl est | vitis est | pub | II meas | vitis est | pub | LUT meas | rtl est | vitis est "
+           "| pub | FF meas | rtl est | vitis est | pub | DSP meas | rtl est | vitis est | pub | CARRY | XLS s / MB "
+           "| Verilator s / MB | Yosys s / MB |",
+           "|---|---:|" + "---:|" * 23]
     for r in rows:
         e = r["estimate"]
+        q = rtl_estimate(neutrino(r["size"], r["n"]))[1].as_dict()
         p = published(r["n"]) if r["size"] == 63 else {}
         cs, vs = p.get("csynth", {}), p.get("vivado_synth", {})
         tool = lambda t: "-" if r.get(f"{t}_s") is None else f"{fmt(r[f'{t}_s'])} / {fmt(r.get(f'{t}_mb'))}"  # noqa: E731
-        out.append(f"| {r['size']}x{r['size']} | {r['n']} | {fmt(r.get('latency_cycles'))} | {e['latency']} | "
-                   f"{cs.get('latency_max', '-')} | {fmt(r.get('ii_cycles'))} | {e['ii']} | {cs.get('ii', '-')} | "
-                   f"{fmt(r.get('lut'))} | {e['lut']} | {vs.get('lut', '-')} | {fmt(r.get('ff'))} | {e['ff']} | "
-                   f"{vs.get('ff', '-')} | {fmt(r.get('dsp'))} | {e['dsp']} | {vs.get('dsp', '-')} | {fmt(r.get('carry'))} | "
+        out.append(f"| {r['size']}x{r['size']} | {r['n']} | {fmt(r.get('latency_cycles'))} | {q['latency']} | "
+                   f"{e['latency']} | {cs.get('latency_max', '-')} | {fmt(r.get('ii_cycles'))} | {e['ii']} | "
+                   f"{cs.get('ii', '-')} | {fmt(r.get('lut'))} | {q['lut']} | {e['lut']} | {vs.get('lut', '-')} | "
+                   f"{fmt(r.get('ff'))} | {q['ff']} | {e['ff']} | {vs.get('ff', '-')} | {fmt(r.get('dsp'))} | "
+                   f"{q['dsp']} | {e['dsp']} | {vs.get('dsp', '-')} | {fmt(r.get('carry'))} | "
                    f"{tool('xls')} | {tool('verilator')} | {tool('yosys')} |")
         for t in r["timeouts"] + ([r["error"]] if r.get("error") else []):
-            out.append(f"|  | | NOT MEASURED: {t} |" + " |" * 18)
+            out.append(f"|  | | NOT MEASURED: {t} |" + " |" * 22)
     for n in (8, 20):  # the published designs: estimate, published, and the measured fit's extrapolation
         if any(r["size"] == 63 and r["n"] == n and r.get("lut") for r in rows):
             continue
         e = estimate(neutrino(63, n))[1].as_dict()
+        q = rtl_estimate(neutrino(63, n))[1].as_dict()
         p = published(n)
         cs, vs = p.get("csynth", {}), p.get("vivado_synth", {})
         ex = {k: (fit(rows, k), k) for k in ("lut", "ff")}
         x = {k: ("-" if f is None or (f[2] is None and n != 8) else f"~{predict(f, 63 * 63, n):.3g} (fit)")
              for k, (f, _) in ex.items()}
-        out.append(f"| 63x63 | {n} | not measured | {e['latency']} | {cs.get('latency_max', '-')} | - | {e['ii']} | "
-                   f"{cs.get('ii', '-')} | {x['lut']} | {e['lut']} | {vs.get('lut', '-')} | {x['ff']} | {e['ff']} | "
-                   f"{vs.get('ff', '-')} | - | {e['dsp']} | {vs.get('dsp', '-')} | - | - | - | - |")
+        out.append(f"| 63x63 | {n} | not measured | {q['latency']} | {e['latency']} | {cs.get('latency_max', '-')} | - | "
+                   f"{e['ii']} | {cs.get('ii', '-')} | {x['lut']} | {q['lut']} | {e['lut']} | {vs.get('lut', '-')} | "
+                   f"{x['ff']} | {q['ff']} | {e['ff']} | {vs.get('ff', '-')} | - | {q['dsp']} | {e['dsp']} | "
+                   f"{vs.get('dsp', '-')} | - | - | - | - |")
     whole = [r for r in rows if r.get("whole")]
     if whole:
         out += ["", "Whole top through Yosys (check of the per-op sum; pipeline registers between ops included):", "",
