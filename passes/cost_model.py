@@ -110,11 +110,13 @@ def op_labels(module: ModuleOp) -> dict[Operation, str]:
 # ------------------------------------------------------------------------------ building blocks
 
 
-def _elem(value) -> FixedType:
+def element_type(value) -> FixedType:
+    """The fixed-point element type of a tensor value."""
     return value.type.element_type.spec
 
 
-def _bits(value) -> int:
+def value_bits(value) -> int:
+    """Bits of a whole tensor value (fixed-point or hash elements)."""
     elem = value.type.element_type
     width = elem.spec.width if isinstance(elem, spx.FixedPointType) else elem.width.data
     return math.prod(value.type.get_shape()) * width
@@ -186,22 +188,22 @@ def _table_bram(entries: int, width: int, lookups: int) -> int:
 def _input_reduce(op: spx.InputReduceOp, s: Mapping[str, int], clock: float) -> Cost:
     h, w, c = op.image.type.get_shape()
     n, pp = op.n_max.value.data, s["pixel_parallel"]
-    pixel_bits = h * w * c * _elem(op.image).width
+    pixel_bits = h * w * c * element_type(op.image).width
     if search(op) == "stream":  # raster scan: one pixel per clock, an H*W-way input mux, slot decoders
         latency = h * w + 2
-        slot_bits = c * _elem(op.feat).width + 2 * op.hash.type.element_type.width.data
-        lut = round(K_MUX_LUT * pixel_bits) + n * slot_bits + c * _elem(op.image).width
+        slot_bits = c * element_type(op.feat).width + 2 * op.hash.type.element_type.width.data
+        lut = round(K_MUX_LUT * pixel_bits) + n * slot_bits + c * element_type(op.image).width
         return Cost(latency, latency, 0, lut, n * slot_bits + 2 * op.hash.type.element_type.width.data, 0)
     # n_max / pp pipelined iterations of pp chained trees of depth ceil(log2(H*W))
     latency = (n // pp) * _cyc(pp * math.ceil(math.log2(h * w)) * T_LEVEL, clock) + 2
-    return Cost(latency, latency, 0, round(pp * K_IR_LUT * pixel_bits), round(K_IR_FF * pixel_bits) + _bits(op.feat), 0)
+    return Cost(latency, latency, 0, round(pp * K_IR_LUT * pixel_bits), round(K_IR_FF * pixel_bits) + value_bits(op.feat), 0)
 
 
 def _sparse_conv2d(op: spx.SparseConv2DOp, s: Mapping[str, int], clock: float) -> Cost:
     n, ci = op.feat.type.get_shape()
     kh, kw, _, co = op.weight.type.get_shape()
     pp, fp, cp = s["pixel_parallel"], s["filter_parallel"], s["channel_parallel"]
-    x_t, w_t, acc_t, out_t = _elem(op.feat), _elem(op.weight), op_accum_type(op), _elem(op.result)
+    x_t, w_t, acc_t, out_t = element_type(op.feat), element_type(op.weight), op_accum_type(op), element_type(op.result)
     dsp1, lut1 = mult_cost(x_t.width, w_t.width)
     step = T_CHAIN + T_CHAIN_BIT * x_t.width
     chain = _cyc(n * ci * step, clock) if cp == ci else n * (ci // cp) * max(1, _cyc(cp * step, clock))
@@ -210,7 +212,7 @@ def _sparse_conv2d(op: spx.SparseConv2DOp, s: Mapping[str, int], clock: float) -
     rom = w_t.width * math.ceil(kh * kw / 64)
     hash_bits = op.hash.type.element_type.width.data
     lut = mults * (lut1 + rom + acc_t.width) + pp * n * 4 * hash_bits + pp * fp * convert_lut(acc_t, out_t)
-    ff = mults * (x_t.width + w_t.width) + _bits(op.result)
+    ff = mults * (x_t.width + w_t.width) + value_bits(op.result)
     return Cost(latency, latency, mults * dsp1, lut, ff, 0)
 
 
@@ -218,17 +220,17 @@ def _sparse_activation(op: spx.SparseActivationOp, s: Mapping[str, int], clock: 
     n, c = op.feat.type.get_shape()
     pp, kind = s["pixel_parallel"], op.kind.data
     latency = _rolled(n // pp, TABLE_LATENCY[kind])
-    in_t, out_t = _elem(op.feat), _elem(op.result)
+    in_t, out_t = element_type(op.feat), element_type(op.result)
     table = kind in ("sigmoid", "tanh")
     size = op.table_size.value.data if op.table_size is not None else 1024
     lut = pp * c * (in_t.width + _lut_rom(size, out_t.width) if table else convert_lut(in_t, out_t))
-    return Cost(latency, max(1, latency) if pp < n else 1, 0, lut, _bits(op.result), 0)
+    return Cost(latency, max(1, latency) if pp < n else 1, 0, lut, value_bits(op.result), 0)
 
 
 def _sparse_pool2d(op: spx.SparsePool2DOp, s: Mapping[str, int], clock: float) -> Cost:
     n, c = op.feat.type.get_shape()
     pp, cp, p = s["pixel_parallel"], s["channel_parallel"], op.size.value.data
-    in_t, out_t = _elem(op.feat), _elem(op.feat_out)
+    in_t, out_t = element_type(op.feat), element_type(op.feat_out)
     dsp1 = lut1 = 0
     if op.mode.data == "avg":  # shift + the emitted reciprocal multiply (none for powers of two)
         avg = pool_average(in_t, out_t, p)
@@ -238,21 +240,21 @@ def _sparse_pool2d(op: spx.SparsePool2DOp, s: Mapping[str, int], clock: float) -
     latency = _rolled((n // pp) * (c // cp), 2 + _cyc(n * (T_CHAIN + T_CHAIN_BIT * in_t.width), clock))
     hash_bits = op.hash.type.element_type.width.data
     lut = pp * n * (2 * hash_bits + cp * in_t.width) + pp * cp * (lut1 + convert_lut(in_t, out_t))
-    ff = round(K_POOL_FF * pp * n * cp * in_t.width) + _bits(op.feat_out)
+    ff = round(K_POOL_FF * pp * n * cp * in_t.width) + value_bits(op.feat_out)
     return Cost(latency, latency, pp * cp * dsp1, lut, ff, 0)
 
 
 def _sparse_flatten(op: spx.SparseFlattenOp, s: Mapping[str, int], clock: float) -> Cost:
     n, pp = op.feat.type.get_shape()[0], s["pixel_parallel"]
     latency = 2 + (n // pp) * max(1, _cyc(pp * T_SCATTER, clock))
-    out_bits = _bits(op.result)
+    out_bits = value_bits(op.result)
     return Cost(latency, latency, 0, round(K_FLAT_LUT * out_bits), out_bits, 0)
 
 
 def _dense(op: spx.DenseOp, s: Mapping[str, int], clock: float) -> Cost:
     n_in, n_out = op.weight.type.get_shape()
     r = s["reuse_factor"]
-    x_t, w_t, acc_t, out_t = _elem(op.input), _elem(op.weight), op_accum_type(op), _elem(op.result)
+    x_t, w_t, acc_t, out_t = element_type(op.input), element_type(op.weight), op_accum_type(op), element_type(op.result)
     latency = r - 1 + max(1, round(math.log2(max(n_in, 2)) * T_TREE / clock))
     if r == 1 and isinstance(op.weight.owner, spx.ConstOp):  # each product costs what its constant costs
         dsp = lut = terms = 0
@@ -274,16 +276,16 @@ def _dense(op: spx.DenseOp, s: Mapping[str, int], clock: float) -> Cost:
 
 def _activation(op: spx.ActivationOp, s: Mapping[str, int], clock: float) -> Cost:
     n, kind = math.prod(op.input.type.get_shape()), op.kind.data
-    in_t, out_t = _elem(op.input), _elem(op.result)
+    in_t, out_t = element_type(op.input), element_type(op.result)
     size = op.table_size.value.data if op.table_size is not None else 1024
     if kind in ("relu", "linear"):
-        return Cost(0, 1, 0, n * convert_lut(in_t, out_t), _bits(op.result), 0)
+        return Cost(0, 1, 0, n * convert_lut(in_t, out_t), value_bits(op.result), 0)
     if kind == "softmax":  # exp table (partitioned: a LUT ROM per element), sum, inverse table, a multiply per output
         t = softmax_tables(in_t, n, table_size=None if op.table_size is None else size)  # the emitted tables
         dsp1, lut1 = mult_cost(t.exp_t.width, t.inv_t.width)
         lut = n * (lut1 + in_t.width + out_t.width + _lut_rom(t.exp_size, t.exp_t.width))
-        return Cost(TABLE_LATENCY[kind], 1, n * dsp1, lut, 2 * _bits(op.result), _table_bram(t.inv_size, t.inv_t.width, 1))
-    return Cost(TABLE_LATENCY[kind], 1, 0, n * (in_t.width + _lut_rom(size, out_t.width)), _bits(op.result), 0)
+        return Cost(TABLE_LATENCY[kind], 1, n * dsp1, lut, 2 * value_bits(op.result), _table_bram(t.inv_size, t.inv_t.width, 1))
+    return Cost(TABLE_LATENCY[kind], 1, 0, n * (in_t.width + _lut_rom(size, out_t.width)), value_bits(op.result), 0)
 
 
 def _element_type(k: int, i: int, f: int, op) -> FixedType | None:
@@ -298,17 +300,17 @@ def _quantize(op, s: Mapping[str, int], clock: float) -> Cost:
     variable shift and the rounding/clamp of the widest element."""
     values = op.kif.get_values()
     triples = list(zip(values[0::3], values[1::3], values[2::3]))
-    in_t, out_t = _elem(op.operands[0]), _elem(op.result)
+    in_t, out_t = element_type(op.operands[0]), element_type(op.result)
     if isinstance(op, spx.QuantizeOp):
         lut = sum(convert_lut(in_t, t) for t in (_element_type(k, i, f, op) for k, i, f in triples) if t is not None)
-        return Cost(0, 1, 0, lut, _bits(op.result), 0)
+        return Cost(0, 1, 0, lut, value_bits(op.result), 0)
     n, c = op.feat.type.get_shape()
     pp = s["pixel_parallel"]
     rom = math.ceil(len(triples) / c * 18 / 64)  # one channel's (k, i, f) entries, 6 bits each, LUT6 ROMs
     shifts = max((f for _, _, f in triples), default=0) - min((f for _, _, f in triples), default=0) + 1
     per_element = rom + in_t.width * max(1, math.ceil(math.log2(shifts))) + convert_lut(in_t, out_t) + out_t.width
     latency = _rolled(n // pp, 2)
-    return Cost(latency, latency, 0, pp * c * per_element, _bits(op.result), 0)
+    return Cost(latency, latency, 0, pp * c * per_element, value_bits(op.result), 0)
 
 
 FORMULAS = {
@@ -344,7 +346,7 @@ class ModelCost:
         self.ops = [op for op in topological_ops(module) if is_compute(op)]
         self.preds = {op: [p for p in g.predecessors(op) if is_compute(p)] for op in self.ops}
         # every value passed from one stage to another is a channel (one per reading stage)
-        bits = sum(_bits(r) for op in self.ops for r in op.results for use in r.uses if is_compute(use.operation))
+        bits = sum(value_bits(r) for op in self.ops for r in op.results for use in r.uses if is_compute(use.operation))
         self.glue = Cost(0, 1, 0, bits, round(K_GLUE_FF * bits), 0)
 
     def op_cost(self, op: Operation, sched: Mapping[str, int] | None = None) -> Cost:

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 
-from passes.cost_model import Cost, op_labels
+from passes.cost_model import Cost, element_type, op_labels, value_bits
 from spx_ir import dialect as spx
 from spx_ir.accum import op_accum_type
 from spx_ir.fixed import FixedType, accumulator_type, product_type, sum_type
@@ -103,16 +103,6 @@ class Structure:
 
 
 # ------------------------------------------------------------------------------ building blocks
-
-
-def _elem(value) -> FixedType:
-    return value.type.element_type.spec
-
-
-def _bits(value) -> int:
-    elem = value.type.element_type
-    width = elem.spec.width if isinstance(elem, spx.FixedPointType) else elem.width.data
-    return math.prod(value.type.get_shape()) * width
 
 
 def _sw(lo: int, hi: int) -> int:
@@ -207,10 +197,10 @@ def _input_reduce(op) -> Structure:
     keeps min(N, n_a + n_b) slots, slot k a select over the n_a + 1 positions of the left count
     (n_a + 1 - 1 mux bits per data bit), plus the count adder. levels = merge levels."""
     h, w, c = op.image.type.get_shape()
-    n, in_t = op.n_max.value.data, _elem(op.image)
+    n, in_t = op.n_max.value.data, element_type(op.image)
     hb = op.hash.type.element_type.width.data
     data_w = c * in_t.width + 2 * hb
-    st = Structure("input_reduce", _bits(op.image), _bits(op.feat) + _bits(op.hash))
+    st = Structure("input_reduce", value_bits(op.image), value_bits(op.feat) + value_bits(op.hash))
     st.add(h * w * c * in_t.width)
     sizes = [1] * (h * w)
     while len(sizes) > 1:
@@ -244,11 +234,11 @@ def _sparse_conv2d(op) -> Structure:
     levels = log2(N*Ci + 1) + 1 for the multiplier."""
     n, ci = op.feat.type.get_shape()
     kh, kw, _, co = op.weight.type.get_shape()
-    x_t, w_t, b_t, out_t = _elem(op.feat), _elem(op.weight), _elem(op.bias), _elem(op.result)
+    x_t, w_t, b_t, out_t = element_type(op.feat), element_type(op.weight), element_type(op.bias), element_type(op.result)
     hb = op.hash.type.element_type.width.data
     wr = op.weight.owner.value.get_values() if isinstance(op.weight.owner, spx.ConstOp) else None
     br = op.bias.owner.value.get_values() if isinstance(op.bias.owner, spx.ConstOp) else [0] * co
-    st = Structure("sparse_conv2d", _bits(op.feat) + _bits(op.hash), _bits(op.result))
+    st = Structure("sparse_conv2d", value_bits(op.feat) + value_bits(op.hash), value_bits(op.result))
     _pairs(st, n, hb)
     ph, pw = (kh - 1) // 2, (kw - 1) // 2
     acc_t = op_accum_type(op)
@@ -294,9 +284,9 @@ def _sparse_pool2d(op) -> Structure:
     levels = log2(N) (+ 2 for the division)."""
     n, c = op.feat.type.get_shape()
     p, mode = op.size.value.data, op.mode.data
-    in_t, out_t = _elem(op.feat), _elem(op.feat_out)
+    in_t, out_t = element_type(op.feat), element_type(op.feat_out)
     hb = op.hash.type.element_type.width.data
-    st = Structure(f"sparse_pool2d:{mode}", _bits(op.feat) + _bits(op.hash), _bits(op.feat_out) + _bits(op.hash_out))
+    st = Structure(f"sparse_pool2d:{mode}", value_bits(op.feat) + value_bits(op.hash), value_bits(op.feat_out) + value_bits(op.hash_out))
     cw = max(1, max(op.height.value.data // p, op.width.value.data // p).bit_length())
     st.sel(2 * n * cw * max(1, 2 ** hb / 64))
     st.add(n * (n - 1) * cw + n * n)
@@ -335,8 +325,8 @@ def _sparse_flatten(op) -> Structure:
     n, c = op.feat.type.get_shape()
     h, w = op.height.value.data, op.width.value.data
     hb = op.hash.type.element_type.width.data
-    fw = _elem(op.feat).width
-    st = Structure("sparse_flatten", _bits(op.feat) + _bits(op.hash), _bits(op.result))
+    fw = element_type(op.feat).width
+    st = Structure("sparse_flatten", value_bits(op.feat) + value_bits(op.hash), value_bits(op.result))
     st.add(n * (h + w) * hb)
     st.sel(h * w * (n + (n - 1) * c * fw))
     st.levels, st.width = math.log2(max(2, n)), hb
@@ -348,10 +338,10 @@ def _dense(op) -> Structure:
     the output conversion. The reuse factor is ignored (the rtl target is fully parallel).
     levels = log2(n_in + 1) + 1 for the multiplier."""
     n_in, n_out = op.weight.type.get_shape()
-    x_t, w_t, b_t, out_t = _elem(op.input), _elem(op.weight), _elem(op.bias), _elem(op.result)
+    x_t, w_t, b_t, out_t = element_type(op.input), element_type(op.weight), element_type(op.bias), element_type(op.result)
     wr = op.weight.owner.value.get_values() if isinstance(op.weight.owner, spx.ConstOp) else [w_t.max_raw] * (n_in * n_out)
     br = op.bias.owner.value.get_values() if isinstance(op.bias.owner, spx.ConstOp) else [0] * n_out
-    st = Structure("dense", _bits(op.input), _bits(op.result))
+    st = Structure("dense", value_bits(op.input), value_bits(op.result))
     acc_t = op_accum_type(op)
     exact_t = sum_type(accumulator_type(product_type(x_t, w_t), n_in), b_t)
     seen = set()
@@ -387,10 +377,10 @@ def _activation(op) -> Structure:
     one multiplier exp x inv per element, the scale select and the decision rule.
     levels: 1 (relu), 2 (tables), 4 + log2(n) (softmax)."""
     n, kind = math.prod(op.input.type.get_shape()), op.kind.data
-    in_t, out_t = _elem(op.input), _elem(op.result)
+    in_t, out_t = element_type(op.input), element_type(op.result)
     size = op.table_size.value.data if op.table_size is not None else None
     fam = {"relu": "relu", "linear": "relu", "sigmoid": "table", "tanh": "table", "softmax": "softmax"}[kind]
-    st = Structure(f"activation:{fam}", _bits(op.input), _bits(op.result))
+    st = Structure(f"activation:{fam}", value_bits(op.input), value_bits(op.result))
     if kind != "softmax":
         for _ in range(n):
             _elementwise(st, kind, in_t, out_t, size)
@@ -417,10 +407,10 @@ def _sparse_activation(op) -> Structure:
     """The elementwise activation per (slot, channel) and the empty-slot mux (as `activation`)."""
     n, c = op.feat.type.get_shape()
     kind = op.kind.data
-    in_t, out_t = _elem(op.feat), _elem(op.result)
+    in_t, out_t = element_type(op.feat), element_type(op.result)
     size = op.table_size.value.data if op.table_size is not None else None
     fam = "relu" if kind in ("relu", "linear") else "table"
-    st = Structure(f"activation:{fam}", _bits(op.feat) + _bits(op.hash), _bits(op.result))
+    st = Structure(f"activation:{fam}", value_bits(op.feat) + value_bits(op.hash), value_bits(op.result))
     st.add(2 * n * op.hash.type.element_type.width.data)
     for _ in range(n * c):
         _elementwise(st, kind, in_t, out_t, size)
@@ -528,8 +518,8 @@ def model_cost(module: ModuleOp, clock_ns: float = CLOCK_NS, k: Mapping[str, flo
         inside = [op for op in ops if start[op] <= t < finish[op]] or ops[-1:]
         ff += sum(_k(k, "model_cut") * sts[op].out_bits for op in inside)
     fn = model_function(module)
-    in_bits = sum(_bits(a) for a in fn.body.block.args)
-    out_bits = sum(_bits(v) for v in fn.body.block.last_op.operands)
+    in_bits = sum(value_bits(a) for a in fn.body.block.args)
+    out_bits = sum(value_bits(v) for v in fn.body.block.last_op.operands)
     total_cost = Cost(1 + n_stages, 1, sum(c.dsp for c in costs.values()), sum(c.lut for c in costs.values()),
                       round(in_bits + out_bits + 2 + ff), 0)
     return costs, total_cost
