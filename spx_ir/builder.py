@@ -80,3 +80,15 @@ def model_function(module: ModuleOp) -> func.FuncOp:
     if len(fns) != 1:
         raise SpxError(f"error: expected exactly one model function (func.func) in the module, found {len(fns)}")
     return fns[0]
+
+
+def model_input(fn: func.FuncOp):
+    """The model function's single argument, the image (user error otherwise: every target reads one
+    image, and a hash given as an argument would bypass input_reduce's coordinate checks)."""
+    from spx_ir.text import SpxError
+
+    args = fn.body.block.args
+    if len(args) != 1:
+        raise SpxError(f"error: the model function @{fn.sym_name.data} must take exactly one argument "
+                       f"(the image), it takes {len(args)}")
+    return args[0]

@@ -90,3 +90,20 @@ def test_api_diagnostics_report_dropped_pixels(saved_models):
     x = np.zeros((2, 48, 48, 1), dtype=np.float32)
     x[0, 0, :20, 0] = 0.5  # 20 active, n_max 12 -> 8 dropped
     np.testing.assert_array_equal(cm.diagnostics(x)["dropped"], [8, 0])
+
+
+def test_a_model_function_with_two_arguments_is_a_user_error(tmp_path, capsys):
+    """A hand-written module whose hash is a function argument verifies, but no target reads it: one line, exit 1."""
+    src = tmp_path / "two_args.mlir"
+    src.write_text(
+        "builtin.module {\n"
+        "  func.func @m(%0: tensor<2x1x!spx.fixed<8, 1>>, %1: tensor<2x2xui4>) -> tensor<2x1x!spx.fixed<8, 1>> {\n"
+        '    %2 = spx.sparse_quantize %0, %1 {kif = dense<[[[[1, 0, 3]]]]> : tensor<1x1x1x3xi64>, quant = "RND", '
+        'overflow = "WRAP", height = 1 : i64, width = 1 : i64} : (tensor<2x1x!spx.fixed<8, 1>>, tensor<2x2xui4>) '
+        "-> tensor<2x1x!spx.fixed<8, 1>>\n"
+        "    func.return %2 : tensor<2x1x!spx.fixed<8, 1>>\n  }\n}\n")
+    for target in ("numpy", "vitis", "rtl"):
+        assert spx(["compile", str(src), "-o", str(tmp_path / target), "--targets", target]) == 1
+        err = capsys.readouterr().err.strip()
+        assert "the model function @m must take exactly one argument (the image), it takes 2" in err
+        assert len(err.splitlines()) == 1

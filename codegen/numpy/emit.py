@@ -25,7 +25,7 @@ from xdsl.ir import SSAValue
 from codegen.names import layer_identifiers, model_identifier, safe_identifier
 from codegen.writer import OutputDir
 from spx_ir import dialect as spx
-from spx_ir.builder import model_function
+from spx_ir.builder import model_function, model_input
 from spx_ir.fixed import FixedType, threshold_raw
 from spx_ir.graph import layer_names, topological_ops
 from spx_ir.text import SpxError
@@ -183,7 +183,7 @@ class _Program:
 
     def generate(self, names: dict) -> str:
         fn = self.fn
-        (arg,) = fn.body.block.args
+        arg = model_input(fn)
         self.values[arg] = "x"
         for op in topological_ops(self.module):
             self.body.append(self.line(op, names.get(op)))

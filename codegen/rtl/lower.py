@@ -21,7 +21,7 @@ from codegen.rtl import ops
 from codegen.rtl.xlsir import Bits, Package
 from spx_ir import dialect as spx
 from spx_ir.accum import op_accum_type
-from spx_ir.builder import model_function
+from spx_ir.builder import model_function, model_input
 from spx_ir.fixed import FixedPointError, FixedType, threshold_raw
 from spx_ir.graph import layer_names, topological_ops
 from spx_ir.text import SpxError
@@ -110,7 +110,7 @@ def _lower(module) -> Lowered:
     pkg = Package("spx")
     consts = {op.result: op.raw() for op in order if isinstance(op, spx.ConstOp)}
 
-    (arg,) = fn_op.body.block.args
+    arg = model_input(fn_op)
     in_shape = tuple(arg.type.get_shape())
     in_t = _elem(arg)
     in_bits = math.prod(in_shape) * in_t.width

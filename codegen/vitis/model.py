@@ -24,7 +24,7 @@ from xdsl.ir import SSAValue
 from codegen.names import layer_identifiers, model_identifier
 from spx_ir import dialect as spx
 from spx_ir.accum import op_accum_type, pool_average
-from spx_ir.builder import model_function
+from spx_ir.builder import model_function, model_input
 from spx_ir.fixed import INT64_WIDTH, FixedPointError, FixedType, check_assignable, product_type, sum_type, threshold_raw
 from spx_ir.graph import layer_names, topological_ops
 from spx_ir.schedule import schedule, search
@@ -82,7 +82,7 @@ class Model:
         fn = model_function(module)
         self.name = top_function_name(module)
         self.ir_hash = hashlib.sha256(print_module(module).encode()).hexdigest()
-        (arg,) = fn.body.block.args
+        arg = model_input(fn)
         ret = fn.body.block.last_op
         self.input_shape = tuple(arg.type.get_shape())
         self.input_spec = _io_spec(arg, "input")
