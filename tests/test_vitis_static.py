@@ -3,6 +3,7 @@ average pooling (spx_ir.accum.pool_average)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -137,3 +138,12 @@ def test_pool_average_constants_round_like_divide_round_over_every_sum(p, in_t, 
               "RND_ZERO": above | (tie & (num < 0)), "RND_INF": above | (tie & (num >= 0)), "RND_MIN_INF": above,
               "RND_CONV": above | (tie & (floor_q & 1 == 1))}[quant]
         assert np.array_equal(floor_q + up, divide_round(num, avg.den, quant)), quant
+
+
+@pytest.mark.parametrize("name", ["../../outside", "-x", 3])
+def test_a_project_name_that_is_not_an_identifier_is_refused_before_any_path(tmp_path, name):
+    """check_project reads firmware/<name>.cpp: a tampered spx_project.json must not steer it elsewhere."""
+    (tmp_path / "prj").mkdir()
+    (tmp_path / "prj" / "spx_project.json").write_text(json.dumps({"name": name}))
+    (tmp_path / "outside.cpp").write_text("int f() { return 1 / 0; }\n")
+    assert check_project(tmp_path / "prj") == [f"spx_project.json: 'name' {name!r} is not a name spx emits"]

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from codegen.names import is_safe_identifier
 from codegen.vitis import toolchain
 
 _FUNC = re.compile(r"(?:template\s*<[^{;]*?>\s*)?(?:static\s+|inline\s+)*[\w:<>,\s*&]+?\b(\w+)\s*\(([^;{}]*)\)\s*(?:const\s*)?\{")
@@ -291,7 +292,9 @@ def compile_check(project: Path, name: str) -> list[str]:
 def check_project(project, *, compile: bool = True) -> list[str]:
     """Every problem found in the project at `project` (empty when it passes)."""
     project = Path(project)
-    name = json.loads((project / "spx_project.json").read_text())["name"]
+    name = json.loads((project / "spx_project.json").read_text()).get("name")
+    if not isinstance(name, str) or not is_safe_identifier(name):  # it becomes a path below
+        return [f"spx_project.json: 'name' {name!r} is not a name spx emits"]
     firmware = [project / "firmware" / f"{name}.cpp", *sorted((project / "firmware" / "spx").glob("*.h"))]
     problems = check_files({str(p.relative_to(project)): p.read_text() for p in firmware if p.is_file()}, name)
     return problems + (compile_check(project, name) if compile else [])
