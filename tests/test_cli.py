@@ -107,3 +107,15 @@ def test_a_model_function_with_two_arguments_is_a_user_error(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert "the model function @m must take exactly one argument (the image), it takes 2" in err
         assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("text", ["{}", "not json", "[1, 2]", '{"sources": 3}'])
+def test_report_refuses_a_damaged_synth_report_in_one_line(tmp_path, capsys, text):
+    """`spx report DIR` prints DIR/rtl/reports/synth.json if present: a damaged one is a user error, not a crash."""
+    assert spx(["compile", str(EXAMPLE), "-o", str(tmp_path / "p"), "--targets", "numpy"]) == 0
+    capsys.readouterr()
+    (tmp_path / "p" / "rtl" / "reports").mkdir(parents=True)
+    (tmp_path / "p" / "rtl" / "reports" / "synth.json").write_text(text)
+    assert spx(["report", str(tmp_path / "p")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "synth.json: error: not a report written by `spx synth`" in err and len(err.splitlines()) == 1

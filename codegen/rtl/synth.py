@@ -276,4 +276,8 @@ def measured_summary(project: Path) -> str | None:
     path = Path(project) / "reports" / "synth.json"
     if not path.is_file():
         return None
-    return table(json.loads(path.read_text()))
+    try:  # the project directory is the user's: the file may be stale, edited or truncated
+        return table(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as err:
+        raise SpxError(f"{path}: error: not a report written by `spx synth` ({type(err).__name__}: "
+                       f"{str(err).splitlines()[0] if str(err) else ''}); run `spx synth` again") from None
