@@ -153,3 +153,16 @@ def test_a_generic_form_payload_of_another_integer_type_is_checked_by_value():
         parse_module(text)
     small = parse_module(text.replace("18446744073709551615", "7").replace("ui64", "i32"))
     assert consts(small)[0].tolist() == [7, 1]
+
+
+@pytest.mark.parametrize("payload", ["dense<1>", 'dense<"0x0100000000000000">'])
+def test_a_huge_splat_is_refused_before_it_is_expanded(payload):
+    """A 300-byte splat over 10^8 (or 4 * 10^9) values: one located error at once, nothing allocated."""
+    for count in (100_000_000, 4_000_000_000):
+        text = ("builtin.module {\n  func.func @m(%0: tensor<2x2x1x!spx.fixed<8, 1, unsigned>>) -> "
+                "tensor<2x2x1x!spx.fixed<8, 1, unsigned>> {\n"
+                f'    %1 = "spx.const"() <{{value = {payload} : tensor<{count}xi64>}}> : () -> '
+                f"tensor<{count}x!spx.fixed<8, 3>>\n"
+                "    func.return %0 : tensor<2x2x1x!spx.fixed<8, 1, unsigned>>\n  }\n}\n")
+        with pytest.raises(SpxError, match=rf"^x.mlir:3:\d+: error: a dense literal of {count} values, more than the limit"):
+            parse_module(text, "x.mlir")
