@@ -1,7 +1,7 @@
 """Cost model: latency, II and FPGA resources of each spx op and of the whole model.
 
-Every figure here is an ESTIMATE (label it `source=estimate` wherever it is shown) of the C++ the
-vitis target EMITS: each formula follows the structure stated in the opening comment of that op's
+Every figure here is an ESTIMATE (labelled SOURCE = `estimate (vitis cost model)` wherever it is
+shown) of the C++ the vitis target EMITS: each formula follows the structure stated in the opening comment of that op's
 kernel header (codegen/vitis/include/spx/), under the op's schedule as spx_ir.schedule reads it (the
 same rule the emitter and spx-unroll use: an absent knob means its default there). Constants were
 calibrated on the published SparsePixels neutrino designs (shared/calibration/neutrino.csv: Vitis
@@ -60,6 +60,7 @@ from spx_ir.graph import layer_names, dataflow_graph, topological_ops
 from spx_ir.schedule import divisors, knobs, schedule, search  # noqa: F401  (re-exported)
 
 CLOCK_NS = 5.0
+SOURCE = "estimate (vitis cost model)"  # names the design estimated: the Vitis HLS project spx emits
 T_LEVEL = 1.6  # ns: one level of input_reduce's priority tree (3 per 5 ns cycle)
 T_CHAIN, T_CHAIN_BIT = 1.25, 0.044  # ns: one chained select-multiply-add step (conv, pool) + per operand bit
 T_SCATTER = 1.25  # ns: one chained slot write of sparse_flatten
@@ -376,7 +377,7 @@ def estimate(module: ModuleOp, clock_ns: float = CLOCK_NS) -> tuple[dict[Operati
 
 
 def report_table(module: ModuleOp, clock_ns: float | None = None) -> str:
-    """Markdown table of the estimated cost per op and for the model (source=estimate)."""
+    """Markdown table of the estimated cost per op and for the model (source=SOURCE)."""
     from spx_ir.builder import model_function
 
     if clock_ns is None:
@@ -391,6 +392,6 @@ def report_table(module: ModuleOp, clock_ns: float | None = None) -> str:
     rows.append(f"| channels | (dataflow FIFOs) | - | - | {model.glue.dsp} | {model.glue.lut} | {model.glue.ff} | {model.glue.bram} |")
     rows.append(line("**total**", "(dataflow)", total))
     us = total.latency * clock_ns / 1000
-    head = (f"Cost of `{model_function(module).sym_name.data}` (source=estimate: spx cost model, not a synthesis result; "
+    head = (f"Cost of `{model_function(module).sym_name.data}` for target vitis (source={SOURCE}: not a synthesis result; "
             f"clock {clock_ns:g} ns): latency {total.latency} cycles = {us:.3f} us, II {total.ii} cycles\n\n")
     return head + "\n".join(rows) + "\n"

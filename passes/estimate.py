@@ -1,12 +1,13 @@
 """spx-estimate: annotate every op and the model function with the cost model's estimates.
 
 Each compute op (every spx op but spx.const) gets a discardable attribute
-`estimate = {source = "estimate", latency, ii, dsp, lut, ff, bram}` (cycles and resource counts, i64);
+`estimate = {source, latency, ii, dsp, lut, ff, bram}` (cycles and resource counts, i64);
 the model function gets the dataflow totals plus `latency_us` and `clock_ns`. The numbers come from
 passes/cost_model.py (see its docstring for the formulas) and depend only on shapes, types and the
 schedule properties, so the pass is idempotent and the attributes survive a print/parse round trip.
-They are estimates, never synthesis results: `source = "estimate"` says so in the IR. Option
-`target`: `vitis` (default: the Vitis HLS design, passes/cost_model.py, `source = "estimate"`) or `rtl`
+They are estimates, never synthesis results: `source` says so in the IR and names the design. Option
+`target`: `vitis` (default: the Vitis HLS design, passes/cost_model.py, `source = "estimate (vitis cost
+model)"`) or `rtl`
 (the rtl target's fully parallel design, passes/rtl_cost_model.py, `source = "estimate (rtl cost model)"`).
 Assumes verified IR with one model function.
 """
@@ -20,12 +21,12 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp, StringAttr, f64, i64
 from xdsl.passes import ModulePass
 
-from passes.cost_model import CLOCK_NS, Cost, ModelCost
+from passes.cost_model import CLOCK_NS, SOURCE, Cost, ModelCost
 from passes.registry import register_pass
 from spx_ir.builder import model_function
 
 
-def estimate_attr(cost: Cost, source: str = "estimate", **extra: float) -> DictionaryAttr:
+def estimate_attr(cost: Cost, source: str = SOURCE, **extra: float) -> DictionaryAttr:
     entries = {"source": StringAttr(source)}
     entries.update({k: IntegerAttr(v, i64) for k, v in cost.as_dict().items()})
     entries.update({k: FloatAttr(float(v), f64) for k, v in extra.items()})
@@ -35,7 +36,7 @@ def estimate_attr(cost: Cost, source: str = "estimate", **extra: float) -> Dicti
 @register_pass
 @dataclass(frozen=True)
 class Estimate(ModulePass):
-    """Annotate ops and the model with estimated latency, II and resources (source=estimate)."""
+    """Annotate ops and the model with estimated latency, II and resources (source names the target)."""
 
     name = "spx-estimate"
     clock: int | float = CLOCK_NS

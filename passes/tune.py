@@ -11,7 +11,7 @@ then keeps taking the change that saves the most resources (relative to the fast
 the targets still hold. When nothing fits, it fails with SpxError stating the best achievable:
 the smallest design the model knows (every knob at its most serial value) or the best latency
 within the budgets. Writes the chosen factors as the ops' properties (as spx-unroll does);
-estimates (source=estimate) are only as good as passes/cost_model.py. Idempotent.
+estimates of the vitis cost model are only as good as passes/cost_model.py. Idempotent.
 """
 
 from __future__ import annotations
@@ -88,14 +88,14 @@ def search(module: ModuleOp, budgets: dict[str, int], latency: int | None = None
             serial = model.total(model.costs({op: {k: _most_serial(k, t) for k, t in knobs(op).items()} for op in model.ops}))
             wanted = " ".join(f"{k}<={v}" for k, v in budgets.items())
             raise SpxError(f"error: pass '{name}': no schedule fits {wanted}; the most serial schedule the cost model "
-                           f"knows needs {_describe(serial)} (source=estimate)")
+                           f"knows needs {_describe(serial)} (vitis cost model estimate)")
         take(move)
 
     if not meets(total):
         targets = " ".join(f"{k}<={v}" for k, v in (("latency", latency), ("ii", ii)) if v is not None)
         within = f" within {' '.join(f'{k}<={v}' for k, v in budgets.items())}" if budgets else ""
         raise SpxError(f"error: pass '{name}': no schedule meets {targets}; the fastest schedule the search finds"
-                       f"{within} has {_describe(total)} (source=estimate)")
+                       f"{within} has {_describe(total)} (vitis cost model estimate)")
     if latency is not None or ii is not None:
         fastest = total
 

@@ -4,7 +4,7 @@ On sparsified MNIST (default) it trains the standard CNN and the sparse models w
 (t/s/m/l) at 8 and 16 bit, compiles each through the default pipeline into a NumPy reference and a
 Vitis HLS project, runs the C simulation on the test set, counts mismatches against the reference
 (must be 0), and prints one table: accuracy / AUC, estimated latency, II and resources. Plots go to
-`<out>/*.png`. Latency and resource figures are cost-model estimates (source=estimate).
+`<out>/*.png`. Latency and resource figures are estimates of the vitis cost model.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def csim_mismatches(cm, x) -> int:
 
 
 def estimated_cost(cm, clock_ns: float = CLOCK_NS):
-    """(model total, {layer: cost}) from the spx cost model (source=estimate)."""
+    """(model total, {layer: cost}) from the vitis cost model."""
     from passes.cost_model import estimate
 
     per_op, total = estimate(cm.module, clock_ns)
@@ -129,7 +129,7 @@ def table(rows: list[Row]) -> str:
     for r in rows:
         lines.append(f"| {r.model} | {r.bits} | {r.n_max} | {r.accuracy:.3f} | {r.auc:.3f} | {r.latency} | {r.latency_us} | "
                      f"{r.ii} | {r.dsp} | {r.lut} | {r.ff} | {r.mismatches} |")
-    lines.append("\nLatency/II/DSP/LUT/FF: source=estimate (spx cost model, 5 ns clock); accuracy/AUC of the sparse "
+    lines.append("\nLatency/II/DSP/LUT/FF: source=estimate (vitis cost model, 5 ns clock); accuracy/AUC of the sparse "
                  "models: spx NumPy reference (bit-exact with the C simulation); standard CNN: Keras float.")
     return "\n".join(lines)
 
@@ -166,7 +166,7 @@ def plots(rows: list[Row], out: Path, dataset: str) -> list[Path]:
     axes[1].set_ylabel("LUT (estimate)")
     for a in axes:
         a.tick_params(axis="x", rotation=60)
-    fig.suptitle("latency and resources per model (source=estimate)")
+    fig.suptitle("latency and resources per model (vitis cost model estimate)")
     fig.tight_layout()
     written.append(out / "latency_resources.png")
     fig.savefig(written[-1], dpi=110)
@@ -181,7 +181,7 @@ def plots(rows: list[Row], out: Path, dataset: str) -> list[Path]:
     axes[1].set_ylabel("LUT (estimate)")
     for a in axes:
         a.tick_params(axis="x", rotation=60)
-    fig.suptitle(f"per layer: sparse N={largest.n_max}, {largest.bits} bit (source=estimate)")
+    fig.suptitle(f"per layer: sparse N={largest.n_max}, {largest.bits} bit (vitis cost model estimate)")
     fig.tight_layout()
     written.append(out / "per_layer.png")
     fig.savefig(written[-1], dpi=110)

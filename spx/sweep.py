@@ -16,7 +16,7 @@ A sweep file names the data, the model and the axes; every combination of axis v
       train_epochs: 1         # from scratch, Adam; train_events / test_events cut the data (default: all)
       compile: true           # spx.compile with the axes' schedule
       csim_check: true        # NumPy reference == C simulation on the test events (a mismatch fails the point)
-      estimate: true          # cost model (source=estimate)
+      estimate: true          # vitis cost model estimate
       synth: false            # measured figures through the rtl target (spx/sweep_point.py: the hook)
       timeout: null           # seconds per point; its worker is restarted when exceeded
 

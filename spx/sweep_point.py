@@ -168,7 +168,7 @@ def run_point(task: dict) -> dict:
             record["accuracy"], record["auc"] = evaluate(scores, y_test, classes)
             return record
         import spx
-        from passes.cost_model import CLOCK_NS
+        from passes.cost_model import CLOCK_NS, SOURCE as COST_SOURCE
         from spx.sweep import compile_pipeline
 
         cm = timed("compile", lambda: spx.compile(model, pipeline=compile_pipeline(task["values"])))
@@ -181,7 +181,7 @@ def run_point(task: dict) -> dict:
             record["csim_mismatches"] = timed("csim", csim_mismatches, cm, x_test)
         if steps["estimate"]:
             total, _ = timed("estimate", estimated_cost, cm)
-            record["estimate"] = {"source": "estimate", "clock_ns": CLOCK_NS, **total.as_dict(),
+            record["estimate"] = {"source": COST_SOURCE, "clock_ns": CLOCK_NS, **total.as_dict(),
                                   "latency_us": round(total.latency * CLOCK_NS / 1000, 6)}
         if steps["synth"]:
             if project is None:

@@ -1,7 +1,7 @@
 """The summary of a sweep: one flat row per point, `results.csv`, `results.md` and Pareto plots.
 
 Accuracy/AUC are the spx NumPy reference's on the test events (Keras's when the point is not compiled).
-`latency`...`bram` are cost-model estimates (source=estimate, 5 ns clock); `measured_*` come from the
+`latency`...`bram` are estimates of the vitis cost model (5 ns clock); `measured_*` come from the
 rtl target's synthesis and name their tools in `measured_source`. The Pareto front (highest accuracy for
 at most that cost) is computed over the points that are ok, separately for latency and for LUT.
 """
@@ -66,7 +66,7 @@ def markdown(table: list[dict], axes: list[str]) -> str:
     lines += ["| " + " | ".join(_cell(r.get(c)) for c in cols) + " |" for r in table]
     ok = sum(r["status"] == "ok" for r in table)
     lines.append(f"\n{len(table)} points, {ok} ok, {len(table) - ok} failed. latency (cycles), latency_us, ii, lut, ff, "
-                 "dsp, bram: source=estimate (spx cost model, 5 ns clock); measured_*: the tools in measured_source. "
+                 "dsp, bram: source=estimate (vitis cost model, 5 ns clock); measured_*: the tools in measured_source. "
                  "accuracy/auc: spx NumPy reference (bit-exact with the C simulation when csim_mismatches is 0). "
                  "front: on the Pareto front of accuracy vs latency / LUT.")
     return "\n".join(lines) + "\n"

@@ -14,14 +14,14 @@ from tests.test_passes_fixed_point import tiny_model
 def test_estimates_are_printed_on_ops_and_model_and_round_trip():
     text = print_module(run_pipeline(tiny_model(), "spx-unroll,spx-estimate"))
     assert ('func.func @tiny(%0: tensor<6x6x1x!spx.fixed<4, 1, unsigned>>) -> tensor<2x!spx.fixed<16, 8>> attributes '
-            '{estimate = {source = "estimate", latency = 28 : i64, ii = 11 : i64, dsp = 0 : i64, lut = 2923 : i64, '
+            '{estimate = {source = "estimate (vitis cost model)", latency = 28 : i64, ii = 11 : i64, dsp = 0 : i64, lut = 2923 : i64, '
             'ff = 1392 : i64, bram = 0 : i64, latency_us = 1.400000e-01 : f64, clock_ns = 5.000000e+00 : f64}} {') in text
     # 6x6 pixels: 6 tree levels * 1.6 ns = 2 cycles per slot, 4 slots + 2
-    assert ('%1, %2 = spx.input_reduce %0 {estimate = {source = "estimate", latency = 10 : i64, ii = 10 : i64, dsp = 0 : i64, '
+    assert ('%1, %2 = spx.input_reduce %0 {estimate = {source = "estimate (vitis cost model)", latency = 10 : i64, ii = 10 : i64, dsp = 0 : i64, '
             'lut = 491 : i64, ff = 228 : i64, bram = 0 : i64}, n_max = 4 : i64,') in text
     # conv: 2 + a chain of N*Ci = 4 steps of (1.25 + 0.044 * 4) ns = 2 cycles
-    assert '%5 = spx.sparse_conv2d %1, %2, %3, %4 {estimate = {source = "estimate", latency = 4 : i64, ii = 4 : i64,' in text
-    assert text.count('source = "estimate"') == 7  # six ops and the model; never on spx.const
+    assert '%5 = spx.sparse_conv2d %1, %2, %3, %4 {estimate = {source = "estimate (vitis cost model)", latency = 4 : i64, ii = 4 : i64,' in text
+    assert text.count('source = "estimate (vitis cost model)"') == 7  # six ops and the model; never on spx.const
     assert print_module(parse_module(text)) == text  # survives a round trip
     assert print_module(run_pipeline(parse_module(text), "spx-estimate")) == text  # idempotent
 

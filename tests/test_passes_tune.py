@@ -63,7 +63,7 @@ def test_budget_and_target_together():
     ("spx-tune{dsp=0}", "error: pass 'spx-tune': no schedule fits dsp<=0; the most serial schedule the cost model knows "
                         "needs dsp=44 "),
     ("spx-tune{latency=100}", "error: pass 'spx-tune': no schedule meets latency<=100; the fastest schedule the search finds "
-                              "has dsp=5184 lut=464084 ff=217111 bram=0 latency=135 ii=83 (source=estimate)"),
+                              "has dsp=5184 lut=464084 ff=217111 bram=0 latency=135 ii=83 (vitis cost model estimate)"),
     ("spx-tune{dsp=100 latency=150}", "no schedule meets latency<=150; the fastest schedule the search finds within dsp<=100 has"),
     ("spx-tune{dsp=-1}", "error: pass 'spx-tune': option dsp=-1 must be an integer >= 0"),
     ("spx-tune{ii=0}", "error: pass 'spx-tune': option ii=0 must be an integer >= 1"),

@@ -27,6 +27,7 @@ from codegen.rtl import ports
 from codegen.rtl.emit import codegen
 from codegen.rtl.sim import require, run_events, tool_version, verilator_build
 from codegen.writer import OutputDir
+from passes.rtl_cost_model import SOURCE as ESTIMATE_SOURCE
 from spx_ir.fixed import FixedType
 from spx_ir.text import SpxError
 
@@ -39,8 +40,6 @@ CELLS = {
     "carry": re.compile(r"^CARRY[48]$"),
 }
 
-
-ESTIMATE_SOURCE = "estimate (rtl cost model)"
 
 
 class ToolTimeout(Exception):
