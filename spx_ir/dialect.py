@@ -242,10 +242,12 @@ def _assignable(op: IRDLOperation, *pairs: tuple[FixedType, FixedType]) -> None:
 
 
 def _table(op: IRDLOperation, kind: str) -> None:
-    """table_size and the result type of a table-based activation."""
-    if kind not in TABLE_KINDS:
-        return
+    """table_size and the result type of a table-based activation (no table_size on the others)."""
     size = op.table_size  # type: ignore[attr-defined]
+    if kind not in TABLE_KINDS:
+        if size is not None:
+            raise VerifyException(f"{_where(op)}: table_size applies to {', '.join(TABLE_KINDS)} only, not {kind}")
+        return
     try:
         check_table(1024 if size is None else size.value.data, op.result.type.element_type.spec)  # type: ignore[attr-defined]
     except ValueError as err:

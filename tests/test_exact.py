@@ -211,6 +211,14 @@ def test_verifier_rejects_bad_table_size(size, message):
     assert "\n" not in str(err.value)
 
 
+def test_verifier_rejects_table_size_on_an_activation_without_a_table():
+    b, flat = _reduce_model()
+    y = b.activation(flat, "relu", FixedType(16, 6))
+    y.owner.table_size = IntegerAttr(64, i64)
+    with pytest.raises(SpxError, match="table_size applies to .*sigmoid.* only, not relu"):
+        verify(b.finish([y]))
+
+
 def test_verifier_rejects_huge_image():
     b = ModelBuilder("m", [100000, 100000, 1], FixedType(8, 1, False))
     feat, hash_ = b.input_reduce(b.input, 4, 0.0)
