@@ -47,9 +47,11 @@ OPT_MEMORY_BYTES = 8 << 30
 def _optimize_child(ir: str, top: str, conn) -> None:
     """Child process: XLS's optimiser under a memory cap; sends (True, IR) or (False, why). Its C++
     abort dump goes nowhere (stderr closed): a crash reaches the parent as a closed pipe."""
+    import faulthandler
     import os
     import resource
 
+    faulthandler.disable()   # a test runner's crash dump would still reach its own copy of stderr
     os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     resource.setrlimit(resource.RLIMIT_AS, (OPT_MEMORY_BYTES, OPT_MEMORY_BYTES))
     try:
