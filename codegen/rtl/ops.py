@@ -5,9 +5,10 @@ Every function takes and returns flat bit vectors: element k of width w at bits 
 row-major (feat [N][C], hash [N][2] = (row, col) 1-based, 0 = empty). Weights are literals. All forms
 are fully parallel (one event per call: II = 1 once pipelined); the structure of each:
 
-input_reduce   activity per pixel, then a merge tree over the raster order: a node concatenates its
-               left list (the first `count` entries valid) with its right one by a count-selected
-               shift, keeping at most N entries. O(H*W*log N) nodes instead of a flat one-hot per slot.
+input_reduce   rank select: activity per pixel, its rank (active pixels before it: prefix counts
+               saturating at N, per row then across rows, log depth); slot k = OR of the data of
+               the pixel of rank k (one-hot), its hash bits = ORs of select signals (coordinates
+               are constants). input_reduce_merge keeps the former merge tree for the bench.
 sparse_conv2d  per slot pair (i, j): the kernel offset from the hashes selects the weight, one multiply
                per (i, j, c, o) (N*N*Ci*Co), adder tree per output (or the sequential accumulation of
                an explicit accumulator type where rounding/saturation makes the order matter).
@@ -99,25 +100,91 @@ def _select_const(fn: Fn, index: Bits, values: list[Int]) -> Int:
 
 # --------------------------------------------------------------------------------------- ops
 
-def input_reduce(fn: Fn, x: Bits, shape, in_t: FixedType, threshold_raw: int, n_max: int,
-                 feat_t: FixedType, hb: int, activity: str = "any") -> tuple[Bits, Bits]:
-    """activity 'any': a pixel is active if any channel > threshold; 'channel0': channel 0 only."""
+def _active(fn: Fn, chans: list[Bits], in_t: FixedType, thr: Int, activity: str) -> Bits:
+    """The activity predicate: any channel > threshold ('any') or channel 0 only ('channel0')."""
+    tested = chans[:1] if activity == "channel0" else chans
+    return fn.nary("or", [arith.compare(fn, "sgt", from_raw(fn, v, in_t), thr) for v in tested])
+
+
+def _pixels(fn: Fn, x: Bits, shape, in_t: FixedType, threshold_raw: int, activity: str):
+    """Per pixel in raster order: (channel raws, active bit)."""
     height, width, c_n = shape
-    data_w = c_n * in_t.width + 2 * hb
     thr = const(fn, threshold_raw)
-    leaves = []
+    out = []
     for p in range(height * width):
         chans = [fn.slice(x, (p * c_n + c) * in_t.width, in_t.width) for c in range(c_n)]
-        tested = chans[:1] if activity == "channel0" else chans
-        above = [arith.compare(fn, "sgt", from_raw(fn, v, in_t), thr) for v in tested]
-        active = above[0]
-        for a in above[1:]:
-            active = fn.binary("or", active, a)
+        out.append((chans, _active(fn, chans, in_t, thr, activity)))
+    return out
+
+
+def _slots_out(fn: Fn, slot_chans, slot_hash, in_t: FixedType, feat_t: FixedType):
+    feats = [arith.convert(fn, from_raw(fn, v, in_t), in_t, feat_t) for chans in slot_chans for v in chans]
+    return fn.pack(feats), fn.pack([h for rc in slot_hash for h in rc])
+
+
+def _prefix(fn: Fn, xs: list[Bits], op) -> list[Bits]:
+    """Inclusive prefix of xs under the associative `op` (Sklansky: depth ceil(log2 len))."""
+    if len(xs) <= 1:
+        return list(xs)
+    half = len(xs) // 2
+    lo, hi = _prefix(fn, xs[:half], op), _prefix(fn, xs[half:], op)
+    return lo + [op(lo[-1], h) for h in hi]
+
+
+def input_reduce(fn: Fn, x: Bits, shape, in_t: FixedType, threshold_raw: int, n_max: int,
+                 feat_t: FixedType, hb: int, activity: str = "any") -> tuple[Bits, Bits]:
+    """Rank select: rank_p = active pixels before p (prefix counts saturating at N, per row then
+    across rows); slot k = OR over p of (active_p and rank_p == k) ? data_p : 0 (one-hot by
+    construction); its hash bits = ORs of the select signals of the pixels whose coordinate bit is 1."""
+    height, width, c_n = shape
+    pixels = _pixels(fn, x, shape, in_t, threshold_raw, activity)
+    cw = (2 * n_max).bit_length()   # counts <= N; a sum of two <= 2N
+    cap = fn.lit(n_max, cw)
+
+    def sat_add(a, b):
+        s = fn.binary("add", a, b)
+        return fn.mux(fn.cmp("ugt", s, cap), cap, s)
+
+    ones = [fn.ext(act, cw, signed=False) for _, act in pixels]
+    rows = [_prefix(fn, ones[r * width:(r + 1) * width], sat_add) for r in range(height)]
+    zero_c = fn.lit(0, cw)
+    row_before = [zero_c] + _prefix(fn, [r[-1] for r in rows[:-1]], sat_add)  # active pixels above row r
+    select = [[] for _ in range(n_max)]   # slot k: (pixel, select bit)
+    for r in range(height):
+        for j in range(width):
+            p = r * width + j
+            in_row = rows[r][j - 1] if j else None
+            rank = row_before[r] if in_row is None else (in_row if r == 0 else sat_add(row_before[r], in_row))
+            for k in range(min(n_max, p + 1)):
+                hit = pixels[p][1] if (p == 0 and k == 0) else fn.binary("and", pixels[p][1], fn.cmp("eq", rank, fn.lit(k, cw)))
+                select[k].append((p, hit))
+    zero_d, zero_h = _zero(fn, c_n * in_t.width), _zero(fn, 1)
+    slot_chans, slot_hash = [], []
+    for k in range(n_max):
+        words = [fn.mux(hit, fn.concat(pixels[p][0][::-1]), zero_d) for p, hit in select[k]]
+        word = fn.nary("or", words) if words else zero_d
+        slot_chans.append([fn.slice(word, c * in_t.width, in_t.width) for c in range(c_n)])
+        coord = []
+        for value in (lambda p: p // width + 1, lambda p: p % width + 1):
+            bits = [fn.nary("or", [hit for p, hit in select[k] if value(p) >> b & 1] or [zero_h]) for b in range(hb)]
+            coord.append(fn.concat(bits[::-1]))
+        slot_hash.append(coord)
+    return _slots_out(fn, slot_chans, slot_hash, in_t, feat_t)
+
+
+def input_reduce_merge(fn: Fn, x: Bits, shape, in_t: FixedType, threshold_raw: int, n_max: int,
+                       feat_t: FixedType, hb: int, activity: str = "any") -> tuple[Bits, Bits]:
+    """The former structure (kept for bench/input_reduce_structures.py): a merge tree over the raster
+    order; a node concatenates its left list (the first `count` entries valid) with its right one by
+    a count-selected shift, keeping at most N entries."""
+    height, width, c_n = shape
+    data_w = c_n * in_t.width + 2 * hb
+    leaves = []
+    for p, (chans, active) in enumerate(_pixels(fn, x, shape, in_t, threshold_raw, activity)):
         word = fn.concat([fn.lit(p // width + 1, hb), fn.lit(p % width + 1, hb)] + chans[::-1])
         leaves.append(([fn.mux(active, word, _zero(fn, data_w))],
                        arith.make(fn, active, 0, 1, signed=False), 1))
     zero = _zero(fn, data_w)
-
     def merge(a, b):
         (sa, ca, size_a), (sb, cb, size_b) = a, b
         n_a, n_b = len(sa), len(sb)
@@ -137,13 +204,9 @@ def input_reduce(fn: Fn, x: Bits, shape, in_t: FixedType, threshold_raw: int, n_
         level = [merge(level[i], level[i + 1]) if i + 1 < len(level) else level[i]
                  for i in range(0, len(level), 2)]
     slots = level[0][0] + [zero] * (n_max - len(level[0][0]))
-    feats, hashes = [], []
-    for word in slots:
-        for c in range(c_n):
-            v = fn.slice(word, c * in_t.width, in_t.width)
-            feats.append(arith.convert(fn, from_raw(fn, v, in_t), in_t, feat_t))
-        hashes += [fn.slice(word, c_n * in_t.width + hb, hb), fn.slice(word, c_n * in_t.width, hb)]
-    return fn.pack(feats), fn.pack(hashes)
+    return _slots_out(fn, [[fn.slice(w, c * in_t.width, in_t.width) for c in range(c_n)] for w in slots],
+                      [[fn.slice(w, c_n * in_t.width + hb, hb), fn.slice(w, c_n * in_t.width, hb)] for w in slots],
+                      in_t, feat_t)
 
 
 def _coords(fn: Fn, hash_: Bits, n: int, hb: int):

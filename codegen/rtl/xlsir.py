@@ -94,6 +94,14 @@ class Fn:
     def binary(self, op: str, a: Bits, b: Bits, width: int | None = None) -> Bits:
         return self._node(a.width if width is None else width, op, f"{a.name}, {b.name}")
 
+    def nary(self, op: str, parts) -> Bits:
+        """One n-ary node (and/or/xor) over equal-width operands."""
+        parts = list(parts)
+        if len(parts) == 1:
+            return parts[0]
+        assert all(p.width == parts[0].width for p in parts)
+        return self._node(parts[0].width, op, ", ".join(p.name for p in parts))
+
     def cmp(self, op: str, a: Bits, b: Bits) -> Bits:
         assert a.width == b.width, (op, a, b)
         return self._node(1, op, f"{a.name}, {b.name}")
