@@ -195,7 +195,10 @@ class _Counter(Structure):
 def _input_reduce(op) -> Structure:
     """Per pixel: C compares with the threshold; then the merge tree of codegen/rtl/ops.py: each node
     keeps min(N, n_a + n_b) slots, slot k a select over the n_a + 1 positions of the left count
-    (n_a + 1 - 1 mux bits per data bit), plus the count adder. levels = merge levels."""
+    (n_a + 1 - 1 mux bits per data bit), plus the count adder. levels = merge levels.
+    STALE: ops.py now emits a rank select (measured 1.8-1.9x fewer LUTs, ~2x FF at N=8, 14x14 and 21x21:
+    bench/results/rtl_seed_models.md); this structure and its K were fitted on the merge tree
+    (ops.input_reduce_merge) and await a re-run of bench/rtl_calibration.py."""
     h, w, c = op.image.type.get_shape()
     n, in_t = op.n_max.value.data, element_type(op.image)
     hb = op.hash.type.element_type.width.data

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from xdsl.dialects.builtin import StringAttr
 
 from codegen.numpy.emit import load as numpy_load
+from codegen.rtl import ops as rtl_ops
 from codegen.rtl.sim import XlsJit
 from spx_ir import dialect as spx
 from spx_ir.builder import ModelBuilder
@@ -282,6 +283,14 @@ def check(make, seed: int) -> None:
 @given(seed=st.integers(0, 2**20))
 def test_op_alone_matches_numpy(make, seed):
     check(make, seed)
+
+
+@pytest.mark.parametrize("make", [input_reduce, input_reduce_channel0], ids=["any", "channel0"])
+def test_merge_tree_input_reduce_matches_numpy(make, monkeypatch):
+    """The former merge-tree structure (kept to be measured by bench/input_reduce_structures.py) stays exact."""
+    monkeypatch.setattr(rtl_ops, "input_reduce", rtl_ops.input_reduce_merge)
+    for seed in (3, 4):
+        check(make, seed)
 
 
 @pytest.mark.slow
