@@ -314,11 +314,12 @@ def fit(records: list[dict]) -> dict:
             names.remove(neg[0])
         for f in feats:
             k[f"{kind}:{f}"] = round(float(dict(zip(names, coef)).get(f, 0.0)), 4)
-    # FF beyond the registered ports, per extra pipeline stage, per output bit (per kind, and overall)
+    # FF beyond the registered ports, per extra pipeline stage, per bit of st.cut_width (per kind, and overall)
     multi = [r for r in records if r["measured"]["latency"] > 2]
     ratio = lambda rs: round(sum(r["measured"]["ff"] - r["st"].in_bits - r["st"].out_bits - 2 for r in rs)  # noqa: E731
-                             / sum((r["measured"]["latency"] - 2) * r["st"].out_bits for r in rs), 4)
-    k["cut"] = ratio(multi) if multi else 1.0
+                             / sum((r["measured"]["latency"] - 2) * r["st"].cut_width for r in rs), 4)
+    per_out = [r for r in multi if not r["st"].cut_base]  # the default for other kinds: per output bit
+    k["cut"] = ratio(per_out) if per_out else 1.0
     for kind in sorted({r["st"].kind for r in multi}):
         k[f"{kind}:cut"] = ratio([r for r in multi if r["st"].kind == kind])
     return k

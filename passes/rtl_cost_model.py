@@ -24,7 +24,7 @@ integer arithmetic of codegen/rtl/arith.py), then:
                sparse_flatten, whose LUTs per output bit vary 1-9 with N and hb under ABC).
   FF           of an op alone (as measured): input bits + output bits + 2 valid flops, plus the
                pipeline registers of each further stage, K[kind:cut] * its output bits (the partial
-               sums cross the boundary), K[cut] for kinds without a measured multi-stage point.
+               sums cross the boundary; input_reduce: * its input bits, the pixel words wait for the ranks), K[cut] for kinds without a measured multi-stage point.
   latency      (an op alone) 1 + stages, stages = max(1, ceil(delay / T)); delay (ps, XLS's sky130
                delay model) = K[kind:d0] + K[kind:d1] * levels + K[kind:d2] * width: levels = the
                op's logic depth in tree levels, width = the operand width that sets a level's delay
@@ -33,7 +33,7 @@ integer arithmetic of codegen/rtl/arith.py), then:
                LUT/DSP a little) the ops inlined and pipelined as one: latency = 1 + max(1, ceil(sum of the op
                delays on the longest path / T)); II = 1; LUT, DSP = sums over ops; FF = input bits +
                output bits + 2 + one pipeline register per internal stage boundary (at equal
-               fractions of the summed delay), K[model_cut] * the output bits of the op it falls in.
+               fractions of the summed delay), K[model_cut] * the cut_width of the op it falls in.
 Per-op assumptions are in the structure functions. Not modelled: BRAM/URAM (tables are LUT ROMs:
 BRAM = 0), routing, timing closure; softmax was not measured (Yosys > 300 s on the smallest) and
 uses the sigmoid/tanh table constants (FALLBACK).
@@ -69,16 +69,16 @@ K: dict[str, float] = {
     "activation:table:d0": 1214.0, "activation:table:d1": 0.0, "activation:table:d2": 20.0,
     "activation:table:dsp": 0.0, "activation:table:mux": 0.2704, "cut": 2.518, "dense:arith": 0.4968,
     "dense:cut": 1.4167, "dense:d0": -2399.6, "dense:d1": 1143.1, "dense:d2": 208.8, "dense:dsp": 6.9066,
-    "dense:mux": 0.0, "input_reduce:arith": 0.7866, "input_reduce:d0": -619.5, "input_reduce:d1": 460.2,
-    "input_reduce:d2": 477.7, "input_reduce:dsp": 0.0, "input_reduce:mux": 1.1299, "model_cut": 1.415,
-    "soft_mul": 0.6, "sparse_conv2d:arith": 0.6576, "sparse_conv2d:cut": 3.0467, "sparse_conv2d:d0": -1056.8,
-    "sparse_conv2d:d1": 1236.1, "sparse_conv2d:d2": 226.6, "sparse_conv2d:dsp": 9.1473, "sparse_conv2d:mux": 0.0,
-    "sparse_flatten:arith": 2.1655, "sparse_flatten:d0": 399.4, "sparse_flatten:d1": 108.0, "sparse_flatten:d2": 26.7,
-    "sparse_flatten:dsp": 0.0, "sparse_flatten:mux": 0.505, "sparse_pool2d:avg:arith": 0.1616,
-    "sparse_pool2d:avg:d0": 591.7, "sparse_pool2d:avg:d1": 764.9, "sparse_pool2d:avg:d2": -2.8,
-    "sparse_pool2d:avg:dsp": -11.2209, "sparse_pool2d:avg:mux": 0.7802, "sparse_pool2d:max:arith": 0.8846,
-    "sparse_pool2d:max:d0": 389.0, "sparse_pool2d:max:d1": 967.6, "sparse_pool2d:max:d2": -36.6,
-    "sparse_pool2d:max:dsp": 0.0, "sparse_pool2d:max:mux": 0.5338,
+    "dense:mux": 0.0, "input_reduce:arith": 0.0, "input_reduce:cut": 1.1209, "input_reduce:d0": -1722.0,
+    "input_reduce:d1": 198.8, "input_reduce:d2": 922.2, "input_reduce:dsp": 0.0, "input_reduce:mux": 0.4811,
+    "model_cut": 1.2853, "soft_mul": 0.6, "sparse_conv2d:arith": 0.6576, "sparse_conv2d:cut": 3.0467,
+    "sparse_conv2d:d0": -1056.8, "sparse_conv2d:d1": 1236.1, "sparse_conv2d:d2": 226.6, "sparse_conv2d:dsp": 9.1473,
+    "sparse_conv2d:mux": 0.0, "sparse_flatten:arith": 2.1655, "sparse_flatten:d0": 399.4, "sparse_flatten:d1": 108.0,
+    "sparse_flatten:d2": 26.7, "sparse_flatten:dsp": 0.0, "sparse_flatten:mux": 0.505,
+    "sparse_pool2d:avg:arith": 0.1616, "sparse_pool2d:avg:d0": 591.7, "sparse_pool2d:avg:d1": 764.9,
+    "sparse_pool2d:avg:d2": -2.8, "sparse_pool2d:avg:dsp": -11.2209, "sparse_pool2d:avg:mux": 0.7802,
+    "sparse_pool2d:max:arith": 0.8846, "sparse_pool2d:max:d0": 389.0, "sparse_pool2d:max:d1": 967.6,
+    "sparse_pool2d:max:d2": -36.6, "sparse_pool2d:max:dsp": 0.0, "sparse_pool2d:max:mux": 0.5338,
 }
 
 
@@ -94,6 +94,11 @@ class Structure:
     levels: float = 0.0            # logic depth in tree levels (first delay regressor)
     width: float = 0.0             # the width that sets each level's delay (second delay regressor)
     mults: list = field(default_factory=list)   # (a, b, y) widths of each multiplier XLS keeps
+    cut_base: int = 0              # bits an internal pipeline cut is proportional to (0: out_bits)
+
+    @property
+    def cut_width(self) -> int:
+        return self.cut_base or self.out_bits
 
     def add(self, bits: float) -> None:
         self.arith += bits
@@ -192,34 +197,42 @@ class _Counter(Structure):
 # ------------------------------------------------------------------------------ per-op structures
 
 
+def _prefix_ops(n: int) -> int:
+    """Operators of codegen/rtl/ops.py _prefix (Sklansky) over n items."""
+    return 0 if n <= 1 else _prefix_ops(n // 2) + _prefix_ops(n - n // 2) + (n - n // 2)
+
+
 def _input_reduce(op) -> Structure:
-    """Per pixel: C compares with the threshold; then the merge tree (codegen/rtl/ops.py input_reduce_merge): each node
-    keeps min(N, n_a + n_b) slots, slot k a select over the n_a + 1 positions of the left count
-    (n_a + 1 - 1 mux bits per data bit), plus the count adder. levels = merge levels.
-    STALE: ops.py now emits a rank select (measured 1.8-1.9x fewer LUTs, ~2x FF at N=8, 14x14 and 21x21:
-    bench/results/rtl_seed_models.md); this structure and its K were fitted on the merge tree
-    (ops.input_reduce_merge) and await a re-run of bench/rtl_calibration.py."""
+    """The rank select (codegen/rtl/ops.py input_reduce). Per pixel: C compares with the threshold.
+    Saturating count adders (a cw-bit add, a compare with N, a cw-bit mux; cw = bits of 2N): the
+    prefix over each row, over the row totals, and row-before + in-row for every pixel off the first
+    row and column. Per (pixel p, slot k <= p): rank == k (cw bits) AND active. Per slot k (H*W - k
+    candidates): the data word gated by each select bit and OR-reduced, and 2*hb hash bits, each an OR
+    of the select bits of the pixels whose coordinate bit is 1. levels = threshold compare + row and
+    column prefix depths + combine + rank compare + the OR tree; width = cw. A pipeline cut falls
+    before the selects: the pixel words (and their active bits) cross it, so cut_base = input bits."""
     h, w, c = op.image.type.get_shape()
     n, in_t = op.n_max.value.data, element_type(op.image)
     hb = op.hash.type.element_type.width.data
-    data_w = c * in_t.width + 2 * hb
+    pix, data_w, cw = h * w, c * in_t.width, (2 * n).bit_length()
     st = Structure("input_reduce", value_bits(op.image), value_bits(op.feat) + value_bits(op.hash))
-    st.add(h * w * c * in_t.width)
-    sizes = [1] * (h * w)
-    while len(sizes) > 1:
-        nxt = []
-        for i in range(0, len(sizes), 2):
-            if i + 1 < len(sizes):
-                na, nb = sizes[i], sizes[i + 1]
-                for k in range(min(n, na + nb)):
-                    distinct = len({min(k, ca) if k < ca else (k - ca if k - ca < nb else -1) for ca in range(na + 1)})
-                    st.sel((distinct - 1) * data_w)
-                st.add(max(1, (na + nb).bit_length()))
-                nxt.append(min(n, na + nb))
-            else:
-                nxt.append(sizes[i])
-        sizes = nxt
-    st.levels, st.width = math.ceil(math.log2(max(2, h * w))), math.log2(max(2, n))
+    st.add(pix * c * in_t.width)
+    sat = h * _prefix_ops(w) + _prefix_ops(h - 1) + (h - 1) * (w - 1)
+    st.add(sat * 2 * cw)
+    st.sel(sat * cw)
+    rank_cmps = sum(min(n, p + 1) for p in range(pix)) - 1
+    st.add(rank_cmps * cw)
+    st.sel(rank_cmps)
+    for k in range(n):
+        cands = max(0, pix - k)
+        st.sel(cands * data_w + max(0, cands - 1) * data_w)   # gates + OR tree of the data word
+        for coord in (lambda p: p // w + 1, lambda p: p % w + 1):
+            for b in range(hb):
+                ones = sum(1 for p in range(k, pix) if coord(p) >> b & 1)
+                st.sel(max(0, ones - 1))
+    st.levels = 1 + math.ceil(math.log2(max(2, w))) + math.ceil(math.log2(max(2, h))) + 2 \
+        + math.ceil(math.log2(max(2, pix)))
+    st.width, st.cut_base = cw, st.in_bits
     return st
 
 
@@ -477,8 +490,8 @@ def mult_figures(st: Structure, k: Mapping[str, float] = K) -> tuple[int, float]
 
 
 def cut_bits(st: Structure, k: Mapping[str, float] = K) -> float:
-    """Register bits at one internal pipeline boundary inside the op: K[kind:cut] (else K[cut]) * output bits."""
-    return k.get(f"{st.kind}:cut", _k(k, "cut")) * st.out_bits
+    """Register bits at one internal pipeline boundary inside the op: K[kind:cut] (else K[cut]) * st.cut_width."""
+    return k.get(f"{st.kind}:cut", _k(k, "cut")) * st.cut_width
 
 
 def cost_of(st: Structure, clock_ns: float = CLOCK_NS, k: Mapping[str, float] = K) -> Cost:
@@ -519,7 +532,7 @@ def model_cost(module: ModuleOp, clock_ns: float = CLOCK_NS, k: Mapping[str, flo
     for cut in range(1, n_stages):  # the op in which each stage boundary falls
         t = cut * total / n_stages
         inside = [op for op in ops if start[op] <= t < finish[op]] or ops[-1:]
-        ff += sum(_k(k, "model_cut") * sts[op].out_bits for op in inside)
+        ff += sum(_k(k, "model_cut") * sts[op].cut_width for op in inside)
     fn = model_function(module)
     in_bits = sum(value_bits(a) for a in fn.body.block.args)
     out_bits = sum(value_bits(v) for v in fn.body.block.last_op.operands)
