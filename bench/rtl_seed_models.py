@@ -233,8 +233,8 @@ def table(rows: list[dict], versions: str, load: str) -> str:
     for n in (8, 20):  # the published designs: estimate, published, and the measured fit's extrapolation
         if any(r["size"] == 63 and r["n"] == n and r.get("lut") for r in rows):
             continue
-        e = estimate(neutrino(63, n))[1].as_dict()
-        q = rtl_estimate(neutrino(63, n))[1].as_dict()
+        model = neutrino(63, n)
+        e, q = estimate(model)[1].as_dict(), rtl_estimate(model)[1].as_dict()
         p = published(n)
         cs, vs = p.get("csynth", {}), p.get("vivado_synth", {})
         ex = {k: (fit(rows, k), k) for k in ("lut", "ff")}
